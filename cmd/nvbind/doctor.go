@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/nvbind/nvbind/internal/config"
+	"github.com/nvbind/nvbind/internal/engines"
+	"github.com/nvbind/nvbind/internal/gpu"
+)
+
+func init() {
+	register("doctor", "check the driver, device nodes, CDI spec, engines and runtime setup", runDoctor)
+}
+
+// doctorNVML is the NVML source doctor tries first; nil means /proc only.
+var doctorNVML gpu.NVMLSource
+
+func runDoctor(args []string) int {
+	return doctorCmd(args, os.Stdout, os.Stderr)
+}
+
+func doctorCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("nvbind doctor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the checks as JSON")
+	driverRoot := fs.String("driver-root", "", "driver root to check (default: driver.root from the config, /)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		return failTo(stderr, 2, "doctor: unexpected argument %q", fs.Arg(0))
+	}
+	cfg, cfgErr := config.Load()
+	if cfgErr != nil {
+		cfg = config.Default()
+	}
+	report := engines.Doctor(engines.DoctorOptions{
+		Config:      cfg,
+		ConfigError: cfgErr,
+		DriverRoot:  *driverRoot,
+		NVML:        doctorNVML,
+		RuntimePath: defaultRuntimePath(),
+	})
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return failTo(stderr, 1, "doctor: %v", err)
+		}
+	} else {
+		printReport(stdout, report)
+	}
+	if report.Failed() {
+		return 1
+	}
+	return 0
+}
+
+func printReport(w io.Writer, r *engines.Report) {
+	width := 0
+	for _, c := range r.Checks {
+		width = max(width, len(c.Name))
+	}
+	pad := strings.Repeat(" ", 6+width+2)
+	for _, c := range r.Checks {
+		fmt.Fprintf(w, "%-4s  %-*s  %s\n", strings.ToUpper(string(c.Status)), width, c.Name, c.Message)
+		if c.Fix != "" {
+			fmt.Fprintf(w, "%sfix: %s\n", pad, c.Fix)
+		}
+	}
+	s := r.Summary
+	fmt.Fprintf(w, "\nsummary: %d fail, %d warn, %d pass, %d skip\n", s[engines.Fail], s[engines.Warn], s[engines.Pass], s[engines.Skip])
+}

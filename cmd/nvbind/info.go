@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/nvbind/nvbind/internal/config"
+	"github.com/nvbind/nvbind/internal/gpu"
+	"github.com/nvbind/nvbind/internal/oci"
+)
+
+func init() {
+	register("info", "show GPUs, driver and CUDA versions, CDI specs and the low-level runtime", func(args []string) int {
+		return infoCmd(args, os.Stdout, os.Stderr)
+	})
+}
+
+// infoReport is what `nvbind info` shows.
+type infoReport struct {
+	*gpu.Inventory
+	Specs   []gpu.SpecInfo `json:"specs"`
+	JITSpec string         `json:"jitSpec,omitempty"`
+	Runtime string         `json:"runtime,omitempty"`
+	// RuntimeError says why no low-level runtime was found.
+	RuntimeError string `json:"runtimeError,omitempty"`
+	Config       string `json:"config"`
+}
+
+func infoCmd(args []string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load()
+	if err != nil {
+		return failTo(stderr, 1, "info: %v", err)
+	}
+	fs := flag.NewFlagSet("nvbind info", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print as JSON")
+	root := fs.String("driver-root", cfg.Driver.Root, "where the NVIDIA driver is installed")
+	noNVML := fs.Bool("no-nvml", false, "discover through /proc only, never load NVML")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		return failTo(stderr, 2, "info: unexpected argument %q", fs.Arg(0))
+	}
+	opts := gpu.DiscoverOptions{DriverRoot: *root}
+	if !*noNVML {
+		opts.NVML = nvmlFor(*root)
+	}
+	inv, err := gpu.Discover(opts)
+	if err != nil {
+		return failTo(stderr, 1, "info: %v", err)
+	}
+	r := infoReport{Inventory: inv, JITSpec: cfg.CDI.JITSpec, Config: cfg.Path}
+	if r.Config == "" {
+		r.Config = "(built-in defaults; " + config.Path() + " not found)"
+	}
+	r.Specs = gpu.FindSpecs(cfg.CDI.SpecDirs, cfg.CDI.JITSpec, inv.DriverVersion)
+	if r.Runtime, err = oci.FindRuntime(cfg.Runtime.Runtimes); err != nil {
+		r.RuntimeError = err.Error()
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return failTo(stderr, 1, "info: %v", err)
+		}
+		return 0
+	}
+	printInfo(stdout, &r)
+	return 0
+}
+
+func printInfo(w io.Writer, r *infoReport) {
+	inv := r.Inventory
+	fmt.Fprintf(w, "Driver root:     %s\n", inv.DriverRoot)
+	if inv.Source == gpu.SourceNone {
+		fmt.Fprintf(w, "NVIDIA driver:   none (%s)\n", inv.Note)
+	} else {
+		fmt.Fprintf(w, "Driver version:  %s\n", inv.DriverVersion)
+		fmt.Fprintf(w, "CUDA version:    %s\n", orUnknown(inv.CUDAVersion))
+		fmt.Fprintf(w, "Discovery:       %s\n", inv.Source)
+		if inv.Note != "" {
+			fmt.Fprintf(w, "Note:            %s\n", inv.Note)
+		}
+		fmt.Fprintf(w, "GPUs:            %d\n", len(inv.GPUs))
+		for _, g := range inv.GPUs {
+			extra := []string{"bus " + g.BusID}
+			if g.ComputeCapability != "" {
+				extra = append(extra, "compute "+g.ComputeCapability)
+			}
+			if g.MemoryBytes > 0 {
+				extra = append(extra, fmt.Sprintf("%d MiB", g.MemoryBytes>>20))
+			}
+			fmt.Fprintf(w, "  %d: %s %s (%s)\n", g.Index, g.Name, g.UUID, strings.Join(extra, ", "))
+			for _, m := range g.MIGDevices {
+				fmt.Fprintf(w, "     MIG %d:%d gi %d ci %d %s %s\n", g.Index, m.Index, m.GIID, m.CIID, m.Profile, m.UUID)
+			}
+		}
+	}
+	if len(r.Specs) == 0 {
+		fmt.Fprintf(w, "CDI spec:        none (run 'nvbind cdi generate'; the runtime writes %s on first use)\n", orUnknown(r.JITSpec))
+	}
+	for _, s := range r.Specs {
+		state := "stale (made for driver " + orUnknown(s.DriverVersion) + ")"
+		switch {
+		case s.Error != "":
+			state = "invalid: " + s.Error
+		case s.Fresh:
+			state = "fresh"
+		case s.DriverVersion == "":
+			state = "not made by nvbind"
+		}
+		fmt.Fprintf(w, "CDI spec:        %s (%s, %d devices)\n", s.Path, state, len(s.Devices))
+	}
+	if r.Runtime != "" {
+		fmt.Fprintf(w, "Runtime:         %s\n", r.Runtime)
+	} else {
+		fmt.Fprintf(w, "Runtime:         none (%s)\n", r.RuntimeError)
+	}
+	fmt.Fprintf(w, "Config:          %s\n", r.Config)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}

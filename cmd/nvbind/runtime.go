@@ -1,0 +1,145 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nvbind/nvbind/internal/engines"
+)
+
+func init() {
+	register("runtime", "register nvbind-runtime with docker, containerd, podman or crio (configure|unconfigure)", runRuntime)
+}
+
+const runtimeUsage = `usage: nvbind runtime configure --runtime docker|containerd|podman|crio [flags]
+       nvbind runtime unconfigure --runtime docker|containerd|podman|crio [flags]
+
+configure registers nvbind-runtime as the runtime "nvbind"; unconfigure
+removes only what configure added. The original file is kept once as
+FILE.nvbind.bak; a second run changes nothing.
+`
+
+func runRuntime(args []string) int {
+	return runtimeCmd(args, os.Stdout, os.Stderr)
+}
+
+func runtimeCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "configure" && args[0] != "unconfigure") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			fmt.Fprint(stdout, runtimeUsage)
+			return 0
+		}
+		fmt.Fprint(stderr, runtimeUsage)
+		return 2
+	}
+	verb := args[0]
+	configure := verb == "configure"
+	fs := flag.NewFlagSet("nvbind runtime "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var opts engines.Options
+	var printRC bool
+	fs.StringVar(&opts.Engine, "runtime", "", "engine to configure: "+strings.Join(engines.Names, ", "))
+	fs.StringVar(&opts.ConfigPath, "config", "", "config file to edit (default: the engine's own; containerd's main config, whose imports decide on a drop-in)")
+	fs.BoolVar(&opts.DryRun, "dry-run", false, "print the result and change nothing")
+	fs.BoolVar(&opts.CDI, "cdi", false, "docker: turn on features.cdi (unconfigure: turn it off)")
+	if configure {
+		fs.StringVar(&opts.RuntimePath, "path", defaultRuntimePath(), "nvbind-runtime to register")
+		fs.BoolVar(&opts.SetAsDefault, "set-as-default", false, "docker: make nvbind the default-runtime")
+		fs.BoolVar(&printRC, "print-runtimeclass", false, "containerd, crio: print the Kubernetes RuntimeClass for the nvbind handler and change nothing")
+	}
+	fs.Usage = func() {
+		fmt.Fprint(stderr, runtimeUsage+"\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		return failTo(stderr, 2, "runtime %s: unexpected argument %q", verb, fs.Arg(0))
+	}
+	if opts.Engine == "" {
+		return failTo(stderr, 2, "runtime %s: --runtime is required (%s)", verb, strings.Join(engines.Names, ", "))
+	}
+	if printRC {
+		if opts.Engine != engines.Containerd && opts.Engine != engines.CRIO {
+			return failTo(stderr, 2, "--print-runtimeclass applies to containerd and crio (Kubernetes runtimes)")
+		}
+		fmt.Fprint(stdout, engines.RuntimeClassYAML())
+		return 0
+	}
+	if configure {
+		abs, err := filepath.Abs(opts.RuntimePath)
+		if err != nil {
+			return failTo(stderr, 2, "--path: %v", err)
+		}
+		opts.RuntimePath = abs
+		if _, err := os.Stat(abs); err != nil {
+			fmt.Fprintf(stderr, "nvbind: warning: %s does not exist (yet); engines will fail to start containers with nvbind until it does\n", abs)
+		}
+	}
+	var res *engines.Result
+	var err error
+	if configure {
+		res, err = engines.Configure(opts)
+	} else {
+		res, err = engines.Unconfigure(opts)
+	}
+	if err != nil {
+		return failTo(stderr, 1, "%v", err)
+	}
+	printResult(stdout, res, configure, opts.DryRun)
+	return 0
+}
+
+func printResult(w io.Writer, res *engines.Result, configure, dryRun bool) {
+	switch {
+	case !res.Changed && configure:
+		fmt.Fprintf(w, "%s: %s already registers nvbind; nothing changed\n", res.Engine, res.Path)
+		return
+	case !res.Changed:
+		fmt.Fprintf(w, "%s: %s has nothing nvbind added; nothing changed\n", res.Engine, res.Path)
+		return
+	case dryRun && res.Removed:
+		fmt.Fprintf(w, "would remove %s\n", res.Path)
+		return
+	case dryRun:
+		fmt.Fprintf(w, "would write %s:\n%s", res.Path, res.Content)
+		return
+	case res.Removed:
+		fmt.Fprintf(w, "%s: removed %s\n", res.Engine, res.Path)
+	default:
+		fmt.Fprintf(w, "%s: wrote %s\n", res.Engine, res.Path)
+	}
+	if res.Backup != "" {
+		fmt.Fprintf(w, "  original kept as %s\n", res.Backup)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "  %s\n", n)
+	}
+}
+
+// defaultRuntimePath is the nvbind-runtime installed beside this nvbind,
+// else the usual install location.
+func defaultRuntimePath() string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "nvbind-runtime")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return engines.DefaultRuntimePath
+}
+
+// failTo prints one error line to w and returns code.
+func failTo(w io.Writer, code int, format string, a ...any) int {
+	fmt.Fprintf(w, "nvbind: "+format+"\n", a...)
+	return code
+}

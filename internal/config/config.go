@@ -1,0 +1,166 @@
+// Package config loads nvbind's config.toml: built-in defaults, overridden by
+// the file named in NVBIND_CONFIG or /etc/nvbind/config.toml. A missing file
+// means defaults; a malformed file or an unknown key is an error that names
+// the file and the line.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// DefaultPath is the system config file.
+const DefaultPath = "/etc/nvbind/config.toml"
+
+// EnvPath names an alternative config file.
+const EnvPath = "NVBIND_CONFIG"
+
+// Config is the whole config file.
+type Config struct {
+	Runtime  Runtime            `toml:"runtime"`
+	CDI      CDI                `toml:"cdi"`
+	Driver   Driver             `toml:"driver"`
+	Hook     Hook               `toml:"hook"`
+	Profiles map[string]Profile `toml:"profiles"`
+
+	// Path is the file the config was read from ("" for built-in defaults).
+	Path string `toml:"-"`
+}
+
+// Runtime configures the shim and the low-level runtime it hands off to.
+type Runtime struct {
+	// Runtimes are tried in order; names are looked up on PATH.
+	Runtimes []string `toml:"runtimes"`
+	LogFile  string   `toml:"log-file"`
+	LogLevel string   `toml:"log-level"`
+}
+
+// CDI configures where CDI specs are read and written.
+type CDI struct {
+	SpecDirs    []string `toml:"spec-dirs"`
+	DefaultKind string   `toml:"default-kind"`
+	// JITSpec is where a just-in-time spec is cached ("" turns JIT off).
+	JITSpec string `toml:"jit-spec"`
+}
+
+// Driver locates the host's NVIDIA driver files.
+type Driver struct {
+	Root string `toml:"root"`
+}
+
+// Hook locates nvbind-hook, which generated CDI specs call by absolute path.
+type Hook struct {
+	Path string `toml:"path"`
+}
+
+// Profile is a user-defined or overridden workload profile.
+type Profile struct {
+	Extends      string            `toml:"extends"`
+	Description  string            `toml:"description"`
+	Capabilities []string          `toml:"capabilities"`
+	Env          map[string]string `toml:"env"`
+	Mounts       []Mount           `toml:"mounts"`
+	Devices      []string          `toml:"devices"`
+	ShmSize      string            `toml:"shm-size"`
+	Rlimits      map[string]string `toml:"rlimits"`
+}
+
+// Mount is a bind mount a profile adds.
+type Mount struct {
+	Source   string   `toml:"source"`
+	Target   string   `toml:"target"`
+	Options  []string `toml:"options"`
+	Optional bool     `toml:"optional"`
+}
+
+// Default returns the built-in configuration.
+func Default() *Config {
+	return &Config{
+		Runtime: Runtime{
+			Runtimes: []string{"runc", "crun"},
+			LogLevel: "info",
+		},
+		CDI: CDI{
+			SpecDirs:    []string{"/etc/cdi", "/var/run/cdi"},
+			DefaultKind: "nvidia.com/gpu",
+			JITSpec:     "/var/run/cdi/nvidia.yaml",
+		},
+		Driver: Driver{Root: "/"},
+		Hook:   Hook{Path: "/usr/local/bin/nvbind-hook"},
+	}
+}
+
+// Path returns the config file to read: $NVBIND_CONFIG, else DefaultPath.
+func Path() string {
+	if p := os.Getenv(EnvPath); p != "" {
+		return p
+	}
+	return DefaultPath
+}
+
+// Load reads the config file from Path(); a missing file gives defaults.
+func Load() (*Config, error) {
+	return LoadFile(Path())
+}
+
+// LoadFile reads path over the defaults. A missing file gives defaults.
+func LoadFile(path string) (*Config, error) {
+	cfg := Default()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return cfg, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := Parse(data, cfg); err != nil {
+		return nil, fmt.Errorf("config %s%w", path, err)
+	}
+	cfg.Path = path
+	return cfg, nil
+}
+
+// Parse decodes TOML data over cfg, strictly. Errors start with ":<line>: "
+// (or ": " where no line is known) so callers can prefix the file name.
+func Parse(data []byte, cfg *Config) error {
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) && len(strict.Errors) > 0 {
+			e := strict.Errors[0]
+			row, _ := e.Position()
+			return fmt.Errorf(":%d: unknown key %q", row, strings.Join(e.Key(), "."))
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, _ := de.Position()
+			return fmt.Errorf(":%d: %s", row, de.Error())
+		}
+		return fmt.Errorf(": %w", err)
+	}
+	return cfg.Validate()
+}
+
+// Validate checks values that TOML types cannot.
+func (c *Config) Validate() error {
+	if len(c.Runtime.Runtimes) == 0 {
+		return errors.New(": runtime.runtimes must name at least one runtime")
+	}
+	switch strings.ToLower(c.Runtime.LogLevel) {
+	case "panic", "fatal", "error", "warn", "warning", "info", "debug", "trace":
+	default:
+		return fmt.Errorf(": runtime.log-level %q is not one of error, warn, info, debug", c.Runtime.LogLevel)
+	}
+	if len(c.CDI.SpecDirs) == 0 {
+		return errors.New(": cdi.spec-dirs must name at least one directory")
+	}
+	if !strings.Contains(c.CDI.DefaultKind, "/") {
+		return fmt.Errorf(": cdi.default-kind %q is not of the form vendor.com/class", c.CDI.DefaultKind)
+	}
+	return nil
+}

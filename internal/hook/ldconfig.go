@@ -1,0 +1,234 @@
+package hook
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"golang.org/x/sys/unix"
+)
+
+// LDCachePath is where the container's dynamic loader reads its cache.
+const LDCachePath = "/etc/ld.so.cache"
+
+// maxFolderEntries bounds how many names one folder listing may hold.
+const maxFolderEntries = 1 << 16
+
+// UpdateLDCache makes the container's /etc/ld.so.cache list every library
+// in folders (container paths), ahead of what the image's own cache holds,
+// as `ldconfig DIR...` in the container would. It never runs a program: the
+// SONAMEs are read from the ELF files through handles resolved inside the
+// rootfs and the cache is written in Go. Like ldconfig it also makes a
+// missing SONAME link (libcuda.so.1 -> libcuda.so.580.95.05) in the folder.
+//
+// The image's existing cache is kept, less the entries the folders
+// replace, so the loader finds the image's libraries exactly as before and
+// the injected ones first. A missing folder is skipped with a warning.
+func (h *Hook) UpdateLDCache(folders []string) error {
+	clean := make([]string, 0, len(folders))
+	for _, f := range folders {
+		p, err := ContainerPath(f)
+		if err != nil {
+			return fmt.Errorf("folder: %w", err)
+		}
+		clean = append(clean, p)
+	}
+	var ours []cacheEntry
+	for _, dir := range clean {
+		entries, err := h.scanFolder(dir)
+		if err != nil {
+			return fmt.Errorf("folder %s: %w", dir, err)
+		}
+		ours = append(ours, entries...)
+	}
+
+	replaced := map[string]bool{}
+	for _, e := range ours {
+		replaced[replacedKey(e)] = true
+	}
+	merged := ours
+	data, err := h.Root.readFile(LDCachePath, maxCacheSize)
+	switch {
+	case err == nil:
+		old, perr := parseCache(data)
+		if perr != nil {
+			h.warnf("ignoring the image's %s: %v", LDCachePath, perr)
+		}
+		for _, e := range old {
+			if !replaced[replacedKey(e)] && sortableKey(e.Key) {
+				merged = append(merged, e)
+			}
+		}
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		h.warnf("ignoring the image's %s: %v", LDCachePath, err)
+	}
+	if len(merged) > maxCacheEntries {
+		return fmt.Errorf("%d cache entries is more than the %d allowed", len(merged), maxCacheEntries)
+	}
+	if _, err := h.Root.writeFile(LDCachePath, encodeCache(merged), 0o644); err != nil {
+		return err
+	}
+	return nil
+}
+
+// replacedKey identifies the entries of the image's cache that an injected
+// library supersedes: same SONAME for the same kind of loader.
+func replacedKey(e cacheEntry) string { return fmt.Sprintf("%s\x00%d", e.Key, e.Flags) }
+
+// candidate is one library file found in a folder.
+type candidate struct {
+	name   string
+	isLink bool
+	lib    library
+}
+
+// scanFolder reads the libraries in dir (a clean container path) and
+// returns their cache entries, making missing SONAME links on the way.
+func (h *Hook) scanFolder(dir string) ([]cacheEntry, error) {
+	dh, err := h.Root.open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		h.warnf("skipping folder %s: it does not exist in the container", dir)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer dh.Close()
+	df, err := pathrs.Reopen(dh, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	defer df.Close()
+	names, err := df.Readdirnames(maxFolderEntries + 1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if len(names) > maxFolderEntries {
+		return nil, fmt.Errorf("more than %d entries", maxFolderEntries)
+	}
+	sort.Strings(names)
+	dfd := int(df.Fd())
+
+	byName := map[string]candidate{}
+	byKey := map[string][]candidate{}
+	var keys []string
+	for _, name := range names {
+		if !isLibraryName(name) {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			continue
+		}
+		isLink := st.Mode&unix.S_IFMT == unix.S_IFLNK
+		if !isLink && st.Mode&unix.S_IFMT != unix.S_IFREG {
+			continue
+		}
+		lib, err := h.inspect(path.Join(dir, name))
+		if err != nil {
+			continue // not a library (a linker script, a dangling link): ldconfig skips it too
+		}
+		key := lib.soname
+		if key == "" {
+			key = name
+		}
+		if isLink && isDevLink(name, key) {
+			key = name // libcuda.so -> libcuda.so.1 gets its own entry, as ldconfig gives it
+		}
+		if !validSONAME(key) {
+			h.warnf("skipping %s: unusable SONAME %q", path.Join(dir, name), key)
+			continue
+		}
+		c := candidate{name: name, isLink: isLink, lib: lib}
+		byName[name] = c
+		if _, ok := byKey[key]; !ok {
+			keys = append(keys, key)
+		}
+		byKey[key] = append(byKey[key], c)
+	}
+
+	var entries []cacheEntry
+	for _, key := range keys {
+		lib, err := h.ensureSONAMELink(dfd, dir, key, byKey[key], byName)
+		if err != nil {
+			h.warnf("skipping %s: %v", path.Join(dir, key), err)
+			continue
+		}
+		entries = append(entries, cacheEntry{Key: key, Value: path.Join(dir, key), Flags: lib.flags})
+	}
+	return entries, nil
+}
+
+// ensureSONAMELink makes dir/key name the newest regular file among cands,
+// as ldconfig does: it creates the link when key is missing or a dangling
+// link, and repoints a link that names another file. A regular file at key
+// is left alone. It returns the library that dir/key now resolves to.
+func (h *Hook) ensureSONAMELink(dfd int, dir, key string, cands []candidate, byName map[string]candidate) (library, error) {
+	var newest *candidate
+	for i, c := range cands {
+		if !c.isLink && (newest == nil || libcmp(c.name, newest.name) > 0) {
+			newest = &cands[i]
+		}
+	}
+	target, isLink, err := readlinkat(dfd, key)
+	exists := err == nil
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		return library{}, err
+	}
+	if newest != nil && newest.name != key && (!exists || isLink && target != newest.name) {
+		if !exists {
+			err = unix.Symlinkat(newest.name, dfd, key)
+		} else {
+			err = replaceSymlink(dfd, key, newest.name)
+		}
+		if err != nil {
+			return library{}, fmt.Errorf("link to %s: %w", newest.name, err)
+		}
+		return newest.lib, nil
+	}
+	if c, ok := byName[key]; ok {
+		return c.lib, nil
+	}
+	// key is not a scanned library file (its name does not look like one);
+	// take what it resolves to inside the root.
+	return h.inspect(path.Join(dir, key))
+}
+
+// inspect reads the library at p (a container path), following symlinks
+// inside the root only.
+func (h *Hook) inspect(p string) (library, error) {
+	fh, err := h.Root.open(p)
+	if err != nil {
+		return library{}, err
+	}
+	defer fh.Close()
+	st, err := stat(fh)
+	if err != nil {
+		return library{}, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return library{}, errNotLibrary
+	}
+	f, err := pathrs.Reopen(fh, unix.O_RDONLY|unix.O_CLOEXEC)
+	if err != nil {
+		return library{}, err
+	}
+	defer f.Close()
+	return inspectLibrary(f)
+}
+
+// isLibraryName is ldconfig's filter: lib* or ld-* names containing ".so".
+func isLibraryName(name string) bool {
+	return (strings.HasPrefix(name, "lib") || strings.HasPrefix(name, "ld-")) && strings.Contains(name, ".so")
+}
+
+// isDevLink reports a link like libcuda.so for SONAME libcuda.so.1.
+func isDevLink(name, soname string) bool {
+	return name != soname && strings.HasSuffix(name, ".so") && strings.HasPrefix(soname, name)
+}

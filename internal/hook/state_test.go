@@ -1,0 +1,71 @@
+package hook
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReadState(t *testing.T) {
+	tests := []struct {
+		in      string
+		bundle  string
+		wantErr string
+	}{
+		{`{"ociVersion":"1.2.0","id":"c1","status":"creating","pid":42,"bundle":"/run/b"}`, "/run/b", ""},
+		{``, "", "no container state on stdin"},
+		{`{"ociVersion":"1.2.0","id":"c1","bundle":"/run/b"`, "", "invalid container state on stdin"},
+		{`not json`, "", "invalid container state on stdin"},
+		{`{"id":"c1"}`, "", `bundle "" is not an absolute path`},
+		{`{"id":"c1","bundle":"relative/b"}`, "", `bundle "relative/b" is not an absolute path`},
+		{`{"id":"c1","bundle":"/b"} trailing`, "", "invalid container state on stdin"},
+		{`{"id":"` + strings.Repeat("x", maxStateSize) + `"}`, "", "larger than"},
+	}
+	for _, tt := range tests {
+		s, err := ReadState(strings.NewReader(tt.in))
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ReadState(%.40q) = %v, %v; want error %q", tt.in, s, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || s.Bundle != tt.bundle {
+			t.Errorf("ReadState(%.40q) = %v, %v; want bundle %s", tt.in, s, err, tt.bundle)
+		}
+	}
+}
+
+func TestRootfsPath(t *testing.T) {
+	tests := []struct {
+		config  string // "" = no config.json
+		want    string // BUNDLE = the bundle dir
+		wantErr string
+	}{
+		{`{"root":{"path":"rootfs"}}`, "BUNDLE/rootfs", ""},
+		{`{"root":{"path":"/abs/rootfs","readonly":true}}`, "/abs/rootfs", ""},
+		{`{"root":{"path":"../elsewhere"}}`, "BUNDLE/../elsewhere", ""},
+		{``, "", "no such file"},
+		{`{"ociVersion":"1.2.0","root":{"path":"roo`, "", "invalid"},
+		{`{"ociVersion":"1.2.0"}`, "", "has no root.path"},
+		{`{"root":{"path":""}}`, "", "has no root.path"},
+		{`{"root":"rootfs"}`, "", "invalid"},
+	}
+	for _, tt := range tests {
+		bundle := t.TempDir()
+		if tt.config != "" {
+			os.WriteFile(filepath.Join(bundle, "config.json"), []byte(tt.config), 0o644)
+		}
+		got, err := RootfsPath(bundle)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("RootfsPath(%s) = %q, %v; want error %q", tt.config, got, err, tt.wantErr)
+			}
+			continue
+		}
+		want := filepath.Clean(strings.Replace(tt.want, "BUNDLE", bundle, 1))
+		if err != nil || got != want {
+			t.Errorf("RootfsPath(%s) = %q, %v; want %q", tt.config, got, err, want)
+		}
+	}
+}

@@ -1,0 +1,59 @@
+package oci
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseArgs(t *testing.T) {
+	const cwd = "/run/cwd"
+	tests := []struct {
+		name string
+		argv string
+		want Args
+	}{
+		{"docker shim", "--root /run/docker/runtime-runc/moby --log /b/log.json --log-format json create --bundle /b --pid-file /b/init.pid abc",
+			Args{Verb: "create", LogPath: "/b/log.json", LogFormat: "json", Bundle: "/b", ContainerID: "abc"}},
+		{"equals forms", "--root=/r --log=/l --log-format=text --systemd-cgroup create --bundle=/b id1",
+			Args{Verb: "create", LogPath: "/l", LogFormat: "text", Bundle: "/b", ContainerID: "id1"}},
+		{"single dash", "-root /r -log /l create -b /b id2",
+			Args{Verb: "create", LogPath: "/l", Bundle: "/b", ContainerID: "id2"}},
+		{"short bundle", "create -b /bb id3", Args{Verb: "create", Bundle: "/bb", ContainerID: "id3"}},
+		{"no bundle uses cwd", "run --detach id4", Args{Verb: "run", Bundle: cwd, ContainerID: "id4"}},
+		{"relative bundle", "run --bundle rel id5", Args{Verb: "run", Bundle: cwd + "/rel", ContainerID: "id5"}},
+		{"bools and rootless", "--debug --rootless true --criu /usr/sbin/criu create --no-pivot --console-socket /s --preserve-fds 2 -b /b id6",
+			Args{Verb: "create", Bundle: "/b", ContainerID: "id6"}},
+		{"id before flags", "create id7 --bundle /b", Args{Verb: "create", Bundle: "/b", ContainerID: "id7"}},
+		{"double dash", "create --bundle /b -- -weird", Args{Verb: "create", Bundle: "/b", ContainerID: "-weird"}},
+		{"other verb", "--root /r state abc", Args{Verb: "state"}},
+		{"delete with bundle-like flag", "delete --force abc", Args{Verb: "delete"}},
+		{"features", "features", Args{Verb: "features"}},
+		{"version only", "--version", Args{}},
+		{"empty", "", Args{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			argv := strings.Fields(tt.argv)
+			got, err := ParseArgs(argv, cwd)
+			if err != nil {
+				t.Fatalf("ParseArgs: %v", err)
+			}
+			if !reflect.DeepEqual(got.Argv, argv) {
+				t.Errorf("Argv changed: %q", got.Argv)
+			}
+			got.Argv = nil
+			if !reflect.DeepEqual(*got, tt.want) {
+				t.Errorf("got %+v\nwant %+v", *got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseArgsErrors(t *testing.T) {
+	for _, argv := range []string{"--root", "--log-format", "create --bundle", "run -b"} {
+		if _, err := ParseArgs(strings.Fields(argv), "/"); err == nil {
+			t.Errorf("%q: want an error", argv)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package oci
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/runc/libcontainer/specconv"
+)
+
+// FuzzParseArgs: the argv an engine passes is handed on to runc verbatim;
+// parsing it must never panic or change it, and must find the bundle of
+// every create/run.
+func FuzzParseArgs(f *testing.F) {
+	for _, argv := range []string{
+		"--root\x00/run/runc\x00--log\x00/b/log.json\x00--log-format\x00json\x00create\x00--bundle\x00/b\x00--pid-file\x00/b/pid\x00id",
+		"--root=/run/runc\x00run\x00-b\x00rel/bundle\x00--console-socket\x00/s\x00--\x00id",
+		"--systemd-cgroup\x00--debug\x00create\x00--bundle=/b\x00--preserve-fds\x003\x00id",
+		"state\x00id",
+		"--version",
+		"features",
+		"--log",
+		"create\x00--bundle",
+	} {
+		f.Add(argv, "/run/bundle")
+	}
+	f.Fuzz(func(t *testing.T, joined, cwd string) {
+		argv := strings.Split(joined, "\x00")
+		if !filepath.IsAbs(cwd) {
+			cwd = "/" + cwd
+		}
+		orig := slices.Clone(argv)
+		a, err := ParseArgs(argv, cwd)
+		if !slices.Equal(argv, orig) {
+			t.Fatalf("ParseArgs changed its argv: %q -> %q", orig, argv)
+		}
+		if err != nil {
+			return
+		}
+		if !slices.Equal(a.Argv, orig) {
+			t.Fatalf("Argv %q, want the input %q verbatim", a.Argv, orig)
+		}
+		if a.Intercepts() != (a.Verb == "create" || a.Verb == "run") {
+			t.Fatalf("Intercepts() = %v for verb %q", a.Intercepts(), a.Verb)
+		}
+		if a.Intercepts() && !filepath.IsAbs(a.Bundle) {
+			t.Fatalf("bundle %q of %s is not absolute", a.Bundle, a.Verb)
+		}
+		if !a.Intercepts() && a.Bundle != "" {
+			t.Fatalf("bundle %q for verb %q", a.Bundle, a.Verb)
+		}
+	})
+}
+
+// FuzzLoadSpec: config.json is written by whoever made the bundle. Loading
+// it must never panic; what loads must survive the write nvbind-runtime
+// does, and the cheap probe of the no-request path must see the same
+// request as the full decode.
+func FuzzLoadSpec(f *testing.F) {
+	example := specconv.Example()
+	example.Process.Env = append(example.Process.Env, "NVIDIA_VISIBLE_DEVICES=0")
+	example.Annotations = map[string]string{"cdi.k8s.io/x": "nvidia.com/gpu=0"}
+	data, _ := json.Marshal(example)
+	f.Add(data)
+	f.Add(data[:len(data)/2])
+	f.Add([]byte(`{"ociVersion":"1.2.0","process":null,"annotations":{"a":"b"}}`))
+	f.Add([]byte(`{"ociVersion":"1.2.0","PROCESS":{"ENV":["X=1"]},"process":{"env":["Y=2"]}}`))
+	f.Add([]byte(`{"ociVersion":"1.2.0"} {"trailing":1}`))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, SpecFile), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		spec, err := LoadSpec(dir)
+		probe, perr := ParseProbe(data)
+		if err != nil {
+			return
+		}
+		if perr != nil {
+			t.Fatalf("LoadSpec accepts what ParseProbe rejects: %v", perr)
+		}
+		var env []string
+		if spec.Process != nil {
+			env = spec.Process.Env
+		}
+		if !reflect.DeepEqual(probe.Env(), env) {
+			t.Fatalf("probe env %q, spec env %q", probe.Env(), env)
+		}
+		if !reflect.DeepEqual(probe.Annotations, spec.Annotations) {
+			t.Fatalf("probe annotations %v, spec annotations %v", probe.Annotations, spec.Annotations)
+		}
+		if err := WriteSpec(dir, spec); err != nil {
+			t.Fatalf("WriteSpec of a loaded spec: %v", err)
+		}
+		again, err := LoadSpec(dir)
+		if err != nil {
+			t.Fatalf("reloading a written spec: %v", err)
+		}
+		if !reflect.DeepEqual(again, spec) {
+			t.Fatalf("write and reload changed the spec")
+		}
+	})
+}

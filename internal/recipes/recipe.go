@@ -1,0 +1,265 @@
+// Package recipes resolves cluster recipes (which Helm releases, values and
+// node constraints a GPU Kubernetes cluster of a given kind should run) from
+// embedded overlay data, checks node snapshots against them, reports drift
+// and writes deployment bundles. Everything here is offline and
+// deterministic: the same input gives the same bytes.
+package recipes
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// APIVersion is the apiVersion of nvbind's recipe and overlay documents.
+const APIVersion = "nvbind.io/v1alpha1"
+
+// Kinds of documents this package reads.
+const (
+	KindRecipe   = "Recipe"
+	KindOverlay  = "Overlay"
+	KindCriteria = "Criteria"
+	KindSnapshot = "Snapshot"
+)
+
+// Recipe is a resolved, self-contained recipe: every value is in it, nothing
+// points back into the binary.
+type Recipe struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Name       string `json:"name"`
+	Criteria   Query  `json:"criteria"`
+	// Overlays lists the overlays applied, in the order they applied.
+	Overlays    []string              `json:"overlays"`
+	Constraints map[string]Constraint `json:"constraints,omitempty"`
+	Components  map[string]Component  `json:"components"`
+	// DeploymentOrder is topological over dependsOn, ties by name.
+	DeploymentOrder []string `json:"deploymentOrder"`
+}
+
+// Query is what a recipe is asked for: the cluster's kind.
+type Query struct {
+	Service     string `json:"service"`
+	Accelerator string `json:"accelerator"`
+	OS          string `json:"os,omitempty"`
+	Intent      string `json:"intent"`
+	Nodes       int    `json:"nodes,omitempty"`
+}
+
+// Name is the recipe's name for a query: eks-h100-ubuntu-training-n64.
+func (q Query) Name() string {
+	parts := []string{q.Service, q.Accelerator}
+	if q.OS != "" {
+		parts = append(parts, q.OS)
+	}
+	parts = append(parts, q.Intent)
+	if q.Nodes > 0 {
+		parts = append(parts, "n"+strconv.Itoa(q.Nodes))
+	}
+	return strings.Join(parts, "-")
+}
+
+// ConstraintSpec is one expected measurement, as overlays write it.
+type ConstraintSpec struct {
+	// Value is an expression: ">= 1.30", "in 22.04, 24.04", "=~ H100", or a
+	// bare value meaning ==.
+	Value string `json:"value"`
+	// Type forces version, number or string; empty infers it from Value.
+	Type string `json:"type,omitempty"`
+	// Required turns a missing measurement into a failure instead of a skip.
+	Required bool `json:"required,omitempty"`
+}
+
+// Constraint is a ConstraintSpec in a resolved recipe, with the overlay that
+// set its value.
+type Constraint struct {
+	ConstraintSpec
+	Source string `json:"source,omitempty"`
+}
+
+// Component is one Helm release.
+type Component struct {
+	Description string `json:"description,omitempty"`
+	// Repository is an https:// chart repository or an oci:// registry path.
+	Repository string `json:"repository"`
+	Chart      string `json:"chart"`
+	Version    string `json:"version"`
+	Namespace  string `json:"namespace"`
+	// Enabled false drops the component (overlays only; a resolved recipe
+	// carries enabled components only).
+	Enabled   *bool          `json:"enabled,omitempty"`
+	DependsOn []string       `json:"dependsOn,omitempty"`
+	Values    map[string]any `json:"values,omitempty"`
+}
+
+// IsOCI reports whether the chart comes from an OCI registry.
+func (c Component) IsOCI() bool { return strings.HasPrefix(c.Repository, "oci://") }
+
+// ChartRef is the chart argument for helm: oci://host/path/chart for OCI
+// registries, the bare chart name otherwise (used with --repo).
+func (c Component) ChartRef() string {
+	if c.IsOCI() {
+		return strings.TrimSuffix(c.Repository, "/") + "/" + c.Chart
+	}
+	return c.Chart
+}
+
+// Format is an output encoding.
+type Format string
+
+// Encodings for documents.
+const (
+	FormatYAML Format = "yaml"
+	FormatJSON Format = "json"
+)
+
+// Encode writes v as YAML or indented JSON. Map keys come out sorted, so the
+// bytes depend on the content only.
+func Encode(v any, f Format) ([]byte, error) {
+	switch f {
+	case FormatJSON:
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		return append(b, '\n'), nil
+	case FormatYAML, "":
+		return yaml.Marshal(v)
+	}
+	return nil, fmt.Errorf("unknown format %q (want yaml or json)", f)
+}
+
+// decodeGeneric reads YAML or JSON into plain Go values, keeping numbers as
+// json.Number so large integers survive unchanged.
+func decodeGeneric(data []byte, v any) error {
+	j, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return err
+	}
+	d := json.NewDecoder(bytes.NewReader(j))
+	d.UseNumber()
+	return d.Decode(v)
+}
+
+// ReadRecipe parses a rendered recipe (YAML or JSON), checks it and
+// recomputes its deployment order from the components' dependencies.
+func ReadRecipe(data []byte) (*Recipe, error) {
+	var r Recipe
+	if err := yaml.UnmarshalStrict(data, &r); err != nil {
+		return nil, fmt.Errorf("read recipe: %w", err)
+	}
+	if r.Kind != KindRecipe {
+		return nil, fmt.Errorf("read recipe: kind is %q, want %s", r.Kind, KindRecipe)
+	}
+	if r.APIVersion != APIVersion {
+		return nil, fmt.Errorf("read recipe: apiVersion is %q, want %s", r.APIVersion, APIVersion)
+	}
+	// Keep numbers exact in values: decode them again without float64.
+	var raw struct {
+		Components map[string]struct {
+			Values map[string]any `json:"values"`
+		} `json:"components"`
+	}
+	if err := decodeGeneric(data, &raw); err != nil {
+		return nil, fmt.Errorf("read recipe: %w", err)
+	}
+	for name, c := range r.Components {
+		c.Values = raw.Components[name].Values
+		r.Components[name] = c
+	}
+	for name, c := range r.Components {
+		if c.Enabled != nil && !*c.Enabled {
+			delete(r.Components, name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Components)) {
+		if err := checkComponent(name, r.Components[name]); err != nil {
+			return nil, fmt.Errorf("read recipe: %w", err)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Constraints)) {
+		c := r.Constraints[name]
+		if err := checkConstraintName(name); err != nil {
+			return nil, fmt.Errorf("read recipe: %w", err)
+		}
+		if _, err := ParseExpr(c.Value, c.Type); err != nil {
+			return nil, fmt.Errorf("read recipe: constraint %s: %w", name, err)
+		}
+	}
+	order, err := DeploymentOrder(r.Components)
+	if err != nil {
+		return nil, fmt.Errorf("read recipe: %w", err)
+	}
+	r.DeploymentOrder = order
+	return &r, nil
+}
+
+// checkComponent checks a component of a resolved recipe: every field a
+// bundle needs is there and well formed.
+func checkComponent(name string, c Component) error {
+	if !validName(name) {
+		return fmt.Errorf("component %q: name must be lower-case letters, digits and '-'", name)
+	}
+	for _, f := range [][2]string{{"repository", c.Repository}, {"chart", c.Chart}, {"version", c.Version}, {"namespace", c.Namespace}} {
+		if f[1] == "" {
+			return fmt.Errorf("component %s: %s is empty", name, f[0])
+		}
+	}
+	return checkComponentFields(name, c)
+}
+
+// checkComponentFields checks the fields that are set, as an overlay may set
+// some of them only.
+func checkComponentFields(name string, c Component) error {
+	if c.Repository != "" && !strings.HasPrefix(c.Repository, "https://") && !strings.HasPrefix(c.Repository, "oci://") {
+		return fmt.Errorf("component %s: repository %q must start with https:// or oci://", name, c.Repository)
+	}
+	if c.Chart != "" && !validName(c.Chart) {
+		return fmt.Errorf("component %s: chart %q must be lower-case letters, digits and '-'", name, c.Chart)
+	}
+	if c.Namespace != "" && !validName(c.Namespace) {
+		return fmt.Errorf("component %s: namespace %q is not a valid Kubernetes namespace", name, c.Namespace)
+	}
+	if c.Version != "" && strings.ContainsAny(c.Version, " \t\n'\"$`\\") {
+		return fmt.Errorf("component %s: version %q has characters a chart version cannot have", name, c.Version)
+	}
+	for _, d := range c.DependsOn {
+		if !validName(d) {
+			return fmt.Errorf("component %s: dependsOn %q is not a component name", name, d)
+		}
+	}
+	return nil
+}
+
+// validName accepts DNS-label-like names: they end up in file names, shell
+// scripts and Kubernetes object names.
+func validName(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkConstraintName checks the Type.subtype.key shape of a measurement
+// name.
+func checkConstraintName(name string) error {
+	parts := strings.SplitN(name, ".", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return fmt.Errorf("constraint %q: name must be Type.subtype.key", name)
+	}
+	if strings.ContainsAny(name, " \t\n") {
+		return fmt.Errorf("constraint %q: name has white space", name)
+	}
+	return nil
+}

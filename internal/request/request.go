@@ -1,0 +1,389 @@
+// Package request reads what GPU access a container asks for from its spec:
+// NVIDIA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES, NVIDIA_REQUIRE_*, CDI
+// annotations (cdi.k8s.io/*) and an nvbind profile. Everything comes from
+// the image or the user, so it is parsed strictly: bounded lengths, allowed
+// characters only, and errors that name the bad value.
+package request
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"tags.cncf.io/container-device-interface/pkg/parser"
+)
+
+const (
+	EnvVisibleDevices = "NVIDIA_VISIBLE_DEVICES"
+	EnvCapabilities   = "NVIDIA_DRIVER_CAPABILITIES"
+	EnvRequirePrefix  = "NVIDIA_REQUIRE_"
+	EnvDisableRequire = "NVIDIA_DISABLE_REQUIRE"
+	EnvProfile        = "NVBIND_PROFILE"
+
+	AnnotationCDIPrefix     = "cdi.k8s.io/"
+	AnnotationProfile       = "nvbind.io/profile"
+	AnnotationProfileParams = "nvbind.io/profile."
+
+	// DefaultCapabilities is what a container gets when it names none.
+	DefaultCapabilities = "utility,compute"
+
+	// Device names for the special NVIDIA_VISIBLE_DEVICES values (see the
+	// CDI spec nvbind generates).
+	DeviceAll    = "all"
+	DeviceDriver = "driver"
+	// CapabilityDevicePrefix names the spec's per-capability devices.
+	CapabilityDevicePrefix = "capability-"
+)
+
+// Limits on untrusted input.
+const (
+	maxValueLen   = 4096
+	maxItems      = 256
+	maxItemLen    = 128
+	maxAnnotation = 64
+)
+
+// Capabilities nvbind knows, in a stable order.
+var Capabilities = []string{"compute", "compat32", "display", "graphics", "ngx", "utility", "video"}
+
+// baseCapabilities come with every GPU device of the spec (its common
+// edits); the others need a capability device.
+var baseCapabilities = map[string]bool{"compute": true, "utility": true}
+
+// Request is a container's GPU request.
+type Request struct {
+	// Devices are fully qualified CDI device names, without duplicates, in
+	// the order asked for.
+	Devices []string
+	// Capabilities are the driver capabilities, sorted, without duplicates.
+	Capabilities []string
+	// Requirements are the NVIDIA_REQUIRE_* variables ("NAME=value"), nil
+	// when NVIDIA_DISABLE_REQUIRE is set.
+	Requirements []string
+	// Profile and ProfileParams select an nvbind workload profile.
+	Profile       string
+	ProfileParams map[string]string
+}
+
+// Parse reads the request from a spec's process env and annotations.
+// defaultKind ("nvidia.com/gpu") qualifies bare device names. It returns
+// nil, nil when the container asks for nothing.
+func Parse(env []string, annotations map[string]string, defaultKind string) (*Request, error) {
+	r := &Request{}
+	visible, hasVisible := lookupEnv(env, EnvVisibleDevices)
+	if hasVisible {
+		devs, err := parseVisibleDevices(visible, defaultKind)
+		if err != nil {
+			return nil, err
+		}
+		r.addDevices(devs)
+	}
+	if err := r.parseAnnotations(annotations, defaultKind); err != nil {
+		return nil, err
+	}
+	if profile, ok := lookupEnv(env, EnvProfile); ok && profile != "" && r.Profile == "" {
+		if err := checkName("env "+EnvProfile, profile); err != nil {
+			return nil, err
+		}
+		r.Profile = profile
+	}
+	if len(r.Devices) == 0 && r.Profile == "" {
+		return nil, nil
+	}
+	capValue, _ := lookupEnv(env, EnvCapabilities)
+	caps, err := ParseCapabilities(capValue)
+	if err != nil {
+		return nil, err
+	}
+	r.Capabilities = caps
+	if _, off := lookupEnv(env, EnvDisableRequire); !off || isFalse(env) {
+		r.Requirements = requirements(env)
+	}
+	return r, nil
+}
+
+// isFalse reports NVIDIA_DISABLE_REQUIRE=false (or 0), which keeps checks on.
+func isFalse(env []string) bool {
+	v, _ := lookupEnv(env, EnvDisableRequire)
+	v = strings.ToLower(strings.TrimSpace(v))
+	return v == "false" || v == "0" || v == "no"
+}
+
+// CapabilityDevices returns the spec devices of kind that bring the
+// capabilities beyond the spec's common edits.
+func (r *Request) CapabilityDevices(kind string) []string {
+	var out []string
+	for _, c := range r.Capabilities {
+		if !baseCapabilities[c] {
+			out = append(out, kind+"="+CapabilityDevicePrefix+c)
+		}
+	}
+	return out
+}
+
+// HasKind reports whether the request asks for a device of kind.
+func (r *Request) HasKind(kind string) bool {
+	for _, d := range r.Devices {
+		if strings.HasPrefix(d, kind+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Request) addDevices(devs []string) {
+	for _, d := range devs {
+		dup := false
+		for _, have := range r.Devices {
+			if have == d {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			r.Devices = append(r.Devices, d)
+		}
+	}
+}
+
+// lookupEnv returns the last NAME=value of env, as a later entry overrides
+// an earlier one.
+func lookupEnv(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if len(env[i]) > len(name) && env[i][len(name)] == '=' && strings.HasPrefix(env[i], name) {
+			return env[i][len(name)+1:], true
+		}
+	}
+	return "", false
+}
+
+// parseVisibleDevices turns NVIDIA_VISIBLE_DEVICES into CDI names.
+func parseVisibleDevices(value, kind string) ([]string, error) {
+	v := strings.TrimSpace(value)
+	switch v {
+	case "", "void":
+		return nil, nil
+	case "none":
+		return []string{kind + "=" + DeviceDriver}, nil
+	case "all":
+		return []string{kind + "=" + DeviceAll}, nil
+	}
+	if len(v) > maxValueLen {
+		return nil, fmt.Errorf("%s is %d bytes long, more than %d", EnvVisibleDevices, len(v), maxValueLen)
+	}
+	items := strings.Split(v, ",")
+	if len(items) > maxItems {
+		return nil, fmt.Errorf("%s lists %d devices, more than %d", EnvVisibleDevices, len(items), maxItems)
+	}
+	out := make([]string, 0, len(items))
+	for _, item := range items {
+		item = strings.TrimSpace(item)
+		if strings.Contains(item, "=") {
+			// Already a CDI name (vendor.com/class=name).
+			if err := checkQualified(EnvVisibleDevices, item); err != nil {
+				return nil, err
+			}
+			out = append(out, item)
+			continue
+		}
+		if err := checkGPUID(item); err != nil {
+			return nil, err
+		}
+		out = append(out, kind+"="+item)
+	}
+	return out, nil
+}
+
+// checkGPUID accepts an index (3), a MIG pair (0:1), or a GPU-/MIG- UUID.
+func checkGPUID(id string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("%s: invalid device %q: %s", EnvVisibleDevices, truncate(id), why)
+	}
+	if id == "" {
+		return bad("empty entry")
+	}
+	if len(id) > maxItemLen {
+		return bad(fmt.Sprintf("longer than %d characters", maxItemLen))
+	}
+	switch {
+	case isDigits(id):
+		if len(id) > 4 {
+			return bad("index out of range")
+		}
+		return nil
+	case strings.HasPrefix(id, "GPU-") || strings.HasPrefix(id, "MIG-"):
+		for _, c := range id[4:] {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '-' || c == '/') {
+				return bad("a UUID has hex digits and dashes only")
+			}
+		}
+		if len(id) < 8 {
+			return bad("UUID too short")
+		}
+		return nil
+	}
+	if gpu, mig, ok := strings.Cut(id, ":"); ok && isDigits(gpu) && isDigits(mig) && len(gpu) <= 4 && len(mig) <= 4 {
+		return nil
+	}
+	return bad("want an index, GPU-<uuid>, MIG-<uuid>, <gpu>:<mig>, all, none or void")
+}
+
+// parseAnnotations reads cdi.k8s.io/* and nvbind.io/profile*.
+func (r *Request) parseAnnotations(annotations map[string]string, kind string) error {
+	keys := make([]string, 0, len(annotations))
+	for k := range annotations {
+		if strings.HasPrefix(k, AnnotationCDIPrefix) || strings.HasPrefix(k, AnnotationProfile) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if len(keys) > maxAnnotation {
+		return fmt.Errorf("%d CDI/profile annotations, more than %d", len(keys), maxAnnotation)
+	}
+	sort.Strings(keys) // deterministic device order
+	for _, k := range keys {
+		v := annotations[k]
+		if len(v) > maxValueLen {
+			return fmt.Errorf("annotation %s is %d bytes long, more than %d", k, len(v), maxValueLen)
+		}
+		switch {
+		case strings.HasPrefix(k, AnnotationCDIPrefix):
+			for _, item := range strings.Split(v, ",") {
+				item = strings.TrimSpace(item)
+				if item == "" {
+					continue
+				}
+				if !strings.Contains(item, "=") {
+					if err := checkName("annotation "+k, item); err != nil {
+						return err
+					}
+					item = kind + "=" + item
+				}
+				if err := checkQualified("annotation "+k, item); err != nil {
+					return err
+				}
+				r.addDevices([]string{item})
+			}
+		case k == AnnotationProfile:
+			if err := checkName("annotation "+k, v); err != nil {
+				return err
+			}
+			r.Profile = v
+		case strings.HasPrefix(k, AnnotationProfileParams):
+			key := strings.TrimPrefix(k, AnnotationProfileParams)
+			if err := checkName("annotation "+k, key); err != nil {
+				return err
+			}
+			if r.ProfileParams == nil {
+				r.ProfileParams = map[string]string{}
+			}
+			r.ProfileParams[key] = v
+		}
+	}
+	return nil
+}
+
+func checkQualified(where, name string) error {
+	if len(name) > maxItemLen*2 {
+		return fmt.Errorf("%s: CDI device %q is too long", where, truncate(name))
+	}
+	if _, _, _, err := parser.ParseQualifiedName(name); err != nil {
+		return fmt.Errorf("%s: invalid CDI device %q: %v", where, truncate(name), err)
+	}
+	return nil
+}
+
+// checkName accepts a short identifier: letters, digits, '-', '_', '.', ':'.
+func checkName(where, v string) error {
+	if v == "" || len(v) > maxItemLen {
+		return fmt.Errorf("%s: invalid name %q", where, truncate(v))
+	}
+	for i, c := range v {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '_' || (i > 0 && (c == '.' || c == ':'))
+		if !ok {
+			return fmt.Errorf("%s: invalid name %q: letters, digits, '-', '_', '.' and ':' only", where, truncate(v))
+		}
+	}
+	return nil
+}
+
+// ParseCapabilities parses NVIDIA_DRIVER_CAPABILITIES; "" means the default.
+func ParseCapabilities(value string) ([]string, error) {
+	v := strings.TrimSpace(value)
+	if v == "" {
+		v = DefaultCapabilities
+	}
+	if len(v) > 256 {
+		return nil, fmt.Errorf("%s is too long", EnvCapabilities)
+	}
+	set := map[string]bool{}
+	for _, c := range strings.Split(v, ",") {
+		c = strings.TrimSpace(c)
+		if c == "all" {
+			return append([]string(nil), Capabilities...), nil
+		}
+		if !known(c) {
+			return nil, fmt.Errorf("%s: unknown capability %q (known: all, %s)", EnvCapabilities, truncate(c), strings.Join(Capabilities, ", "))
+		}
+		set[c] = true
+	}
+	out := make([]string, 0, len(set))
+	for _, c := range Capabilities {
+		if set[c] {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func known(c string) bool {
+	for _, k := range Capabilities {
+		if c == k {
+			return true
+		}
+	}
+	return false
+}
+
+// requirements returns the NVIDIA_REQUIRE_* entries of env, last one of a
+// name winning, sorted by name.
+func requirements(env []string) []string {
+	byName := map[string]string{}
+	for _, e := range env {
+		if strings.HasPrefix(e, EnvRequirePrefix) {
+			if name, _, ok := strings.Cut(e, "="); ok {
+				byName[name] = e
+			}
+		}
+	}
+	out := make([]string, 0, len(byName))
+	for _, e := range byName {
+		out = append(out, e)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// truncate keeps error messages one readable line.
+func truncate(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}

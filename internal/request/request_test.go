@@ -1,0 +1,103 @@
+package request
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const kind = "nvidia.com/gpu"
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name        string
+		env         []string
+		annotations map[string]string
+		want        *Request
+	}{
+		{"nothing", []string{"PATH=/bin"}, nil, nil},
+		{"void", []string{"NVIDIA_VISIBLE_DEVICES=void"}, nil, nil},
+		{"empty", []string{"NVIDIA_VISIBLE_DEVICES="}, nil, nil},
+		{"all", []string{"NVIDIA_VISIBLE_DEVICES=all"}, nil,
+			&Request{Devices: []string{kind + "=all"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+		{"none", []string{"NVIDIA_VISIBLE_DEVICES=none"}, nil,
+			&Request{Devices: []string{kind + "=driver"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+		{"indices uuid mig", []string{"NVIDIA_VISIBLE_DEVICES=0, 2,GPU-6f8b2e4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b,1:3,MIG-1b2c3d4e-aaaa-bbbb-cccc-0123456789ab,2"}, nil,
+			&Request{Devices: []string{kind + "=0", kind + "=2", kind + "=GPU-6f8b2e4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b", kind + "=1:3", kind + "=MIG-1b2c3d4e-aaaa-bbbb-cccc-0123456789ab"},
+				Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+		{"last env wins", []string{"NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_VISIBLE_DEVICES=1"}, nil,
+			&Request{Devices: []string{kind + "=1"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+		{"capabilities all", []string{"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=all"}, nil,
+			&Request{Devices: []string{kind + "=0"}, Capabilities: Capabilities, Requirements: []string{}}},
+		{"capabilities list", []string{"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=graphics, utility,graphics"}, nil,
+			&Request{Devices: []string{kind + "=0"}, Capabilities: []string{"graphics", "utility"}, Requirements: []string{}}},
+		{"cdi annotations", nil, map[string]string{"cdi.k8s.io/b": "nvidia.com/gpu=1,vendor.com/nic=eth0", "cdi.k8s.io/a": "0", "other": "x"},
+			&Request{Devices: []string{kind + "=0", kind + "=1", "vendor.com/nic=eth0"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+		{"env and annotation merge", []string{"NVIDIA_VISIBLE_DEVICES=1"}, map[string]string{"cdi.k8s.io/x": "nvidia.com/gpu=1"},
+			&Request{Devices: []string{kind + "=1"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+		{"requirements", []string{"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=12.0", "NVIDIA_REQUIRE_ARCH=arch>=8.0"}, nil,
+			&Request{Devices: []string{kind + "=0"}, Capabilities: []string{"compute", "utility"},
+				Requirements: []string{"NVIDIA_REQUIRE_ARCH=arch>=8.0", "NVIDIA_REQUIRE_CUDA=cuda>=12.0"}}},
+		{"requirements disabled", []string{"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=99", "NVIDIA_DISABLE_REQUIRE=true"}, nil,
+			&Request{Devices: []string{kind + "=0"}, Capabilities: []string{"compute", "utility"}}},
+		{"profile only", []string{"NVBIND_PROFILE=ml"}, nil,
+			&Request{Profile: "ml", Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+		{"profile annotation wins and params", []string{"NVBIND_PROFILE=ml", "NVIDIA_VISIBLE_DEVICES=0"},
+			map[string]string{"nvbind.io/profile": "ollama", "nvbind.io/profile.model": "llama3.1:70b"},
+			&Request{Devices: []string{kind + "=0"}, Profile: "ollama", ProfileParams: map[string]string{"model": "llama3.1:70b"},
+				Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse(tt.env, tt.annotations, kind)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	tests := []struct {
+		name        string
+		env         []string
+		annotations map[string]string
+		want        string
+	}{
+		{"path", []string{"NVIDIA_VISIBLE_DEVICES=../../etc/passwd"}, nil, `invalid device "../../etc/passwd"`},
+		{"absolute path", []string{"NVIDIA_VISIBLE_DEVICES=/dev/sda"}, nil, `invalid device "/dev/sda"`},
+		{"huge index", []string{"NVIDIA_VISIBLE_DEVICES=123456789"}, nil, "index out of range"},
+		{"empty item", []string{"NVIDIA_VISIBLE_DEVICES=0,,1"}, nil, "empty entry"},
+		{"oversize", []string{"NVIDIA_VISIBLE_DEVICES=" + strings.Repeat("0,", 3000)}, nil, "more than 4096"},
+		{"bad uuid", []string{"NVIDIA_VISIBLE_DEVICES=GPU-zz$"}, nil, "hex digits"},
+		{"shell", []string{"NVIDIA_VISIBLE_DEVICES=0;rm -rf /"}, nil, `invalid device "0;rm -rf /"`},
+		{"bad capability", []string{"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=compute,root"}, nil, `unknown capability "root"`},
+		{"bad cdi name", nil, map[string]string{"cdi.k8s.io/x": "nvidia.com/gpu=../0"}, `invalid CDI device "nvidia.com/gpu=../0"`},
+		{"empty cdi name", nil, map[string]string{"cdi.k8s.io/x": "nvidia.com/gpu="}, "invalid CDI device"},
+		{"path-like bare name", nil, map[string]string{"cdi.k8s.io/x": "../../x"}, "invalid name"},
+		{"bad profile", nil, map[string]string{"nvbind.io/profile": "../ml"}, "invalid name"},
+		{"bad profile env", []string{"NVBIND_PROFILE=a b"}, nil, "invalid name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse(tt.env, tt.annotations, kind)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %+v, err %v; want error containing %q", got, err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") || len(err.Error()) > 300 {
+				t.Errorf("error is not one short line: %q", err)
+			}
+		})
+	}
+}
+
+func TestCapabilityDevices(t *testing.T) {
+	r := &Request{Capabilities: []string{"compute", "display", "graphics", "utility"}}
+	want := []string{kind + "=capability-display", kind + "=capability-graphics"}
+	if got := r.CapabilityDevices(kind); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v want %v", got, want)
+	}
+}

@@ -1,0 +1,237 @@
+package integration
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// gpuNodes returns the /dev/nvidia<N> names listed in ls output.
+func gpuNodes(ls string) []string {
+	var out []string
+	for _, f := range strings.Fields(ls) {
+		if strings.HasPrefix(f, "nvidia") && strings.TrimLeft(f[len("nvidia"):], "0123456789") == "" && f != "nvidia" {
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestRuntimeInjectsGPUs(t *testing.T) {
+	requireRoot(t)
+	s := newSimRoot(t, 4)
+	tests := []struct {
+		name        string
+		env         []string
+		annotations map[string]string
+		want        []string
+	}{
+		{"all", []string{"NVIDIA_VISIBLE_DEVICES=all"}, nil, []string{"nvidia0", "nvidia1", "nvidia2", "nvidia3"}},
+		{"one index", []string{"NVIDIA_VISIBLE_DEVICES=2"}, nil, []string{"nvidia2"}},
+		{"index list", []string{"NVIDIA_VISIBLE_DEVICES=0,3"}, nil, []string{"nvidia0", "nvidia3"}},
+		{"one uuid", []string{"NVIDIA_VISIBLE_DEVICES=" + s.UUIDs[1]}, nil, []string{"nvidia1"}},
+		{"cdi annotation", nil, map[string]string{"cdi.k8s.io/test": "nvidia.com/gpu=3"}, []string{"nvidia3"}},
+		{"unqualified annotation", nil, map[string]string{"cdi.k8s.io/test": "1"}, []string{"nvidia1"}},
+		{"none: driver only", []string{"NVIDIA_VISIBLE_DEVICES=none"}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBundle(t, "sh", "-c", "ls /dev; echo ctl=$(stat -c %t:%T /dev/nvidiactl)")
+			b.SetEnv(tt.env...)
+			b.Spec.Annotations = tt.annotations
+			b.Save(t)
+			res := runContainer(t, s, b)
+			if res.Code != 0 {
+				t.Fatalf("container failed: %s", res)
+			}
+			if got := gpuNodes(res.Stdout); strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("container sees GPUs %v, want %v\n%s", got, tt.want, res.Stdout)
+			}
+			// nvidiactl is char 195:255 (hex c3:ff), from the spec's common edits.
+			if !strings.Contains(res.Stdout, "ctl=c3:ff") {
+				t.Errorf("container lacks /dev/nvidiactl 195:255:\n%s", res.Stdout)
+			}
+			if res.Stderr != "" {
+				t.Errorf("nvbind-runtime wrote to the container's stderr: %q", res.Stderr)
+			}
+			spec := string(b.ReadConfig(t))
+			if len(tt.want) > 0 && !strings.Contains(spec, `"major":195`) {
+				t.Errorf("rewritten spec has no cgroup device rule for major 195")
+			}
+		})
+	}
+}
+
+func TestRuntimeDeviceCgroupRules(t *testing.T) {
+	requireRoot(t)
+	s := newSimRoot(t, 2)
+	b := newBundle(t, "true")
+	b.SetEnv("NVIDIA_VISIBLE_DEVICES=1")
+	b.Save(t)
+	if res := runContainer(t, s, b); res.Code != 0 {
+		t.Fatalf("container failed: %s", res)
+	}
+	spec, err := os.ReadFile(b.ConfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := decodeSpec(t, spec)
+	allowed := map[[2]int64]bool{}
+	for _, d := range got.Linux.Resources.Devices {
+		if d.Allow && d.Type == "c" && d.Major != nil && d.Minor != nil {
+			allowed[[2]int64{*d.Major, *d.Minor}] = true
+		}
+	}
+	for _, want := range [][2]int64{{195, 1}, {195, 255}} {
+		if !allowed[want] {
+			t.Errorf("no cgroup allow rule for c %d:%d in %+v", want[0], want[1], got.Linux.Resources.Devices)
+		}
+	}
+	if allowed[[2]int64{195, 0}] {
+		t.Errorf("GPU 0 allowed although only GPU 1 was asked for")
+	}
+}
+
+func TestRuntimeNoRequestLeavesBundleUntouched(t *testing.T) {
+	requireRoot(t)
+	s := newSimRoot(t, 2)
+	b := newBundle(t, "ls", "/dev")
+	before := b.ReadConfig(t)
+	res := runContainer(t, s, b)
+	if res.Code != 0 {
+		t.Fatalf("container failed: %s", res)
+	}
+	if len(gpuNodes(res.Stdout)) > 0 || strings.Contains(res.Stdout, "nvidiactl") {
+		t.Errorf("container without a request sees NVIDIA nodes:\n%s", res.Stdout)
+	}
+	if after := b.ReadConfig(t); !bytes.Equal(before, after) {
+		t.Errorf("config.json changed for a container without a GPU request")
+	}
+}
+
+func TestRuntimeBadRequests(t *testing.T) {
+	requireRoot(t)
+	s := newSimRoot(t, 2)
+	tests := []struct {
+		name        string
+		env         []string
+		annotations map[string]string
+		raw         string // replaces config.json when set
+		want        []string
+	}{
+		{"unknown index", []string{"NVIDIA_VISIBLE_DEVICES=7"}, nil, "",
+			[]string{"nvidia.com/gpu=7", s.SpecDir}},
+		{"unknown uuid", []string{"NVIDIA_VISIBLE_DEVICES=GPU-deadbeef-0000"}, nil, "",
+			[]string{"nvidia.com/gpu=GPU-deadbeef-0000", s.SpecDir}},
+		{"unknown cdi kind", nil, map[string]string{"cdi.k8s.io/x": "example.com/nic=eth0"}, "",
+			[]string{"example.com/nic=eth0", s.SpecDir}},
+		{"path-like request", []string{"NVIDIA_VISIBLE_DEVICES=../../dev/sda"}, nil, "",
+			[]string{`invalid device "../../dev/sda"`}},
+		{"bad capability", []string{"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=compute,bogus"}, nil, "",
+			[]string{`unknown capability "bogus"`}},
+		{"truncated config.json", nil, nil, `{"ociVersion":"1.2.0","process":{"env":["NVIDIA_VISIBLE_DEVICES=0"`,
+			[]string{"invalid config.json"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBundle(t, "true")
+			b.SetEnv(tt.env...)
+			b.Spec.Annotations = tt.annotations
+			b.Save(t)
+			if tt.raw != "" {
+				os.WriteFile(b.ConfigPath(), []byte(tt.raw), 0o644)
+			}
+			before := b.ReadConfig(t)
+			res := runContainer(t, s, b)
+			if res.Code != 1 {
+				t.Fatalf("exit %d, want 1: %s", res.Code, res)
+			}
+			lines := strings.Split(strings.TrimSpace(res.Stderr), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "nvbind-runtime: ") {
+				t.Errorf("stderr is not one 'nvbind-runtime:' line: %q", res.Stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(res.Stderr, w) {
+					t.Errorf("stderr %q does not name %q", res.Stderr, w)
+				}
+			}
+			if strings.Contains(res.Stderr, "panic") || res.Stdout != "" {
+				t.Errorf("unexpected output: %s", res)
+			}
+			if after := b.ReadConfig(t); !bytes.Equal(before, after) {
+				t.Errorf("config.json changed on a failed request")
+			}
+			if left := containers(t, s.RunRoot); left != "" {
+				t.Errorf("containers left behind: %s", left)
+			}
+			// containerd's shim reports the last "level":"error" line of --log.
+			log, _ := os.ReadFile(filepath.Join(b.Dir, "runc.log"))
+			if !strings.Contains(string(log), `"level":"error"`) {
+				t.Errorf("runc --log has no json error line: %q", log)
+			}
+		})
+	}
+}
+
+func TestRuntimePassesOtherVerbsThrough(t *testing.T) {
+	requireRoot(t)
+	s := newSimRoot(t, 1)
+	for _, args := range [][]string{{"--version"}, {"features"}, {"--root", s.RunRoot, "list"}, {"--help"}} {
+		want := runCmd(t, nil, "runc", args...)
+		got := runRuntime(t, s.Env(), args...)
+		if got.Code != want.Code || got.Stdout != want.Stdout {
+			t.Errorf("%v: nvbind-runtime gave %s\nrunc gave %s", args, got, want)
+		}
+	}
+	// state of an unknown container: runc's own error and exit code.
+	want := runCmd(t, nil, "runc", "--root", s.RunRoot, "state", "nope")
+	got := runRuntime(t, s.Env(), "--root", s.RunRoot, "state", "nope")
+	if got.Code != want.Code || got.Stderr != want.Stderr {
+		t.Errorf("state: nvbind-runtime gave %s\nrunc gave %s", got, want)
+	}
+}
+
+func TestRuntimeCreateStartLifecycle(t *testing.T) {
+	requireRoot(t)
+	s := newSimRoot(t, 2)
+	b := newBundle(t, "sh", "-c", "ls /dev > /tmp/seen; sleep 30")
+	b.SetEnv("NVIDIA_VISIBLE_DEVICES=1")
+	b.Save(t)
+	id := "nvbind-it-lifecycle"
+	t.Cleanup(func() { runCmd(t, nil, "runc", "--root", s.RunRoot, "delete", "--force", id) })
+	rt := func(args ...string) Result {
+		return runRuntime(t, s.Env(), append([]string{"--root", s.RunRoot}, args...)...)
+	}
+	if res := rt("create", "--bundle", b.Dir, "--pid-file", filepath.Join(b.Dir, "pid"), id); res.Code != 0 {
+		t.Fatalf("create: %s", res)
+	}
+	if res := rt("start", id); res.Code != 0 {
+		t.Fatalf("start: %s", res)
+	}
+	if res := rt("state", id); res.Code != 0 || !strings.Contains(res.Stdout, `"status": "running"`) {
+		t.Fatalf("state: %s", res)
+	}
+	var seen string
+	waitFor(5e9, func() bool {
+		r := rt("exec", id, "cat", "/tmp/seen")
+		seen = r.Stdout
+		return r.Code == 0 && seen != ""
+	})
+	if got := gpuNodes(seen); strings.Join(got, " ") != "nvidia1" {
+		t.Errorf("container sees %v, want [nvidia1]", got)
+	}
+	if res := rt("kill", id, "KILL"); res.Code != 0 {
+		t.Fatalf("kill: %s", res)
+	}
+	waitFor(5e9, func() bool { return strings.Contains(rt("state", id).Stdout, "stopped") })
+	if res := rt("delete", id); res.Code != 0 {
+		t.Fatalf("delete: %s", res)
+	}
+	if left := containers(t, s.RunRoot); left != "" {
+		t.Errorf("containers left: %s", left)
+	}
+}
