@@ -1,7 +1,3 @@
-// Command nvbind-runtime is a runc-compatible OCI runtime shim. On create
-// and run it adds the GPUs a container asks for to the bundle's spec; every
-// other call goes to the low-level runtime untouched. It replaces itself
-// with that runtime, so pid, fds, environment and exit status are runc's.
 package main
 
 import (

@@ -4,7 +4,9 @@
 package inject
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -13,6 +15,7 @@ import (
 	"tags.cncf.io/container-device-interface/pkg/cdi"
 
 	"github.com/nvbind/nvbind/internal/config"
+	"github.com/nvbind/nvbind/internal/gpu"
 	"github.com/nvbind/nvbind/internal/request"
 )
 
@@ -37,6 +40,9 @@ func Apply(spec *rspec.Spec, req *request.Request, cfg *config.Config, log *logr
 
 func injectDevices(spec *rspec.Spec, req *request.Request, cfg *config.Config, log *logrus.Logger) error {
 	kind := cfg.CDI.DefaultKind
+	if err := checkRequirements(req, cfg, log); err != nil {
+		return err
+	}
 	cache, err := loadCache(cfg, req, log)
 	if err != nil {
 		return err
@@ -69,17 +75,107 @@ func injectDevices(spec *rspec.Spec, req *request.Request, cfg *config.Config, l
 // specDirs are the configured spec dirs plus the JIT spec's dir, which
 // comes last so that it wins conflicts (later dirs take precedence).
 func specDirs(cfg *config.Config) []string {
-	return cfg.CDI.SpecDirs
+	dirs := cfg.CDI.SpecDirs
+	if cfg.CDI.JITSpec == "" {
+		return dirs
+	}
+	jitDir := filepath.Dir(cfg.CDI.JITSpec)
+	for _, d := range dirs {
+		if filepath.Clean(d) == jitDir {
+			return dirs
+		}
+	}
+	return append(append([]string(nil), dirs...), jitDir)
 }
 
 // loadCache reads the spec dirs once; no watcher, no refresh: this process
-// lives for one container.
+// lives for one container. When the request is for the default kind and no
+// spec serves it, or the serving spec was made for another driver, it
+// writes a just-in-time spec and reads the dirs again.
 func loadCache(cfg *config.Config, req *request.Request, log *logrus.Logger) (*cdi.Cache, error) {
-	cache, err := cdi.NewCache(cdi.WithSpecDirs(specDirs(cfg)...), cdi.WithAutoRefresh(false))
+	dirs := specDirs(cfg)
+	cache, err := cdi.NewCache(cdi.WithSpecDirs(dirs...), cdi.WithAutoRefresh(false))
 	if err != nil {
 		return nil, fmt.Errorf("read CDI specs: %w", err)
 	}
-	return cache, nil
+	if cfg.CDI.JITSpec == "" || !req.HasKind(cfg.CDI.DefaultKind) {
+		return cache, nil
+	}
+	why := staleReason(cache, req, cfg)
+	if why == "" {
+		return cache, nil
+	}
+	log.Infof("writing just-in-time CDI spec %s: %s", cfg.CDI.JITSpec, why)
+	opts := gpu.GenerateOptions{DriverRoot: cfg.Driver.Root, HookPath: cfg.Hook.Path}
+	if strings.HasSuffix(cfg.CDI.JITSpec, ".json") {
+		opts.Format = "json"
+	}
+	if err := gpu.WriteJITSpec(cfg.CDI.JITSpec, opts); err != nil {
+		if errors.Is(err, gpu.ErrNoDriver) {
+			// Nothing to generate from: report the request as unmet below.
+			log.Warnf("just-in-time CDI spec: %v", err)
+			return cache, nil
+		}
+		return nil, fmt.Errorf("just-in-time CDI spec %s: %w", cfg.CDI.JITSpec, err)
+	}
+	return cdi.NewCache(cdi.WithSpecDirs(dirs...), cdi.WithAutoRefresh(false))
+}
+
+// staleReason says why the specs on disk cannot serve req's default-kind
+// devices ("" when they can): a device no spec has, or a spec nvbind made
+// for a driver other than the running one. Only procfs is read.
+func staleReason(cache *cdi.Cache, req *request.Request, cfg *config.Config) string {
+	kind := cfg.CDI.DefaultKind
+	current := ""
+	for _, d := range req.Devices {
+		if !strings.HasPrefix(d, kind+"=") {
+			continue
+		}
+		dev := cache.GetDevice(d)
+		if dev == nil {
+			return "no spec has " + d
+		}
+		recorded := recordedDriverVersion(dev.GetSpec())
+		if recorded == "" {
+			continue // not made by nvbind: trust it
+		}
+		if current == "" {
+			v, err := gpu.ReadDriverVersion(cfg.Driver.Root)
+			if err != nil {
+				return ""
+			}
+			current = v
+		}
+		if recorded != current {
+			return fmt.Sprintf("%s was made for driver %s, the running driver is %s", dev.GetSpec().GetPath(), recorded, current)
+		}
+	}
+	return ""
+}
+
+// recordedDriverVersion is the driver version nvbind wrote into a spec's
+// common env ("" for specs made by other tools).
+func recordedDriverVersion(spec *cdi.Spec) string {
+	prefix := gpu.DriverVersionEnv + "="
+	for _, e := range spec.ContainerEdits.Env {
+		if strings.HasPrefix(e, prefix) {
+			return e[len(prefix):]
+		}
+	}
+	return ""
+}
+
+// checkRequirements evaluates NVIDIA_REQUIRE_* against procfs facts.
+func checkRequirements(req *request.Request, cfg *config.Config, log *logrus.Logger) error {
+	if len(req.Requirements) == 0 || !req.HasKind(cfg.CDI.DefaultKind) {
+		return nil
+	}
+	facts, err := gpu.ReadHostFacts(cfg.Driver.Root)
+	if err != nil {
+		log.Warnf("requirements not checked: %v", err)
+		return nil
+	}
+	return gpu.CheckRequirements(req.Requirements, facts)
 }
 
 // specErrors summarises broken spec files, which are otherwise skipped

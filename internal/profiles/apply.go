@@ -2,7 +2,6 @@ package profiles
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -79,7 +78,7 @@ func lookupEnv(spec *rspec.Spec, name string) (string, bool) {
 	return "", false
 }
 
-var sizeOption = regexp.MustCompile(`^size=`)
+var sizeOption = lazyRegexp(`^size=`)
 
 // setShmSize sets the size= option of the /dev/shm tmpfs, adding the mount
 // when there is none. A bind-mounted /dev/shm belongs to the engine (Docker
@@ -97,7 +96,7 @@ func setShmSize(spec *rspec.Spec, size int64) string {
 		}
 		out := m.Options[:0:0]
 		for _, o := range m.Options {
-			if !sizeOption.MatchString(o) {
+			if !sizeOption().MatchString(o) {
 				out = append(out, o)
 			}
 		}

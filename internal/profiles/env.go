@@ -3,7 +3,6 @@ package profiles
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -73,13 +72,13 @@ func CheckEnv(name, value string) error {
 
 // checkEnvName accepts POSIX-style names only.
 func checkEnvName(name string) error {
-	if !envName.MatchString(name) {
+	if !envName().MatchString(name) {
 		return fmt.Errorf("invalid environment variable name %q", name)
 	}
 	return nil
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envName = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func oneOf(vals ...string) func(string) error {
 	return func(v string) error {
@@ -110,9 +109,9 @@ func uintRange(min, max uint64) func(string) error {
 }
 
 func match(re string) func(string) error {
-	r := regexp.MustCompile(re)
+	r := lazyRegexp(re)
 	return func(v string) error {
-		if !r.MatchString(v) {
+		if !r().MatchString(v) {
 			return fmt.Errorf("want a value matching %s", re)
 		}
 		return nil

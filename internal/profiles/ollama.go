@@ -3,7 +3,6 @@ package profiles
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -121,10 +120,10 @@ func (m Model) placement(context, parallel int, kvType string, mem []uint64) (sp
 
 // modelSize finds the parameter count in an Ollama model name: the tag's
 // "70b", "8x7b" or "1.5b" part (llama3.1:70b-instruct-q4_K_M).
-var modelSize = regexp.MustCompile(`(?i)(?:^|[-:_])(?:(\d+)x)?(\d+(?:\.\d+)?)b(?:$|[-_])`)
+var modelSize = lazyRegexp(`(?i)(?:^|[-:_])(?:(\d+)x)?(\d+(?:\.\d+)?)b(?:$|[-_])`)
 
 // modelPrecision finds a quantization in a tag: fp16, q8_0, q4_K_M, ...
-var modelPrecision = regexp.MustCompile(`(?i)(?:^|[-_:])(fp16|f16|bf16|q8_0|q4_[0-9a-z_]+)$`)
+var modelPrecision = lazyRegexp(`(?i)(?:^|[-_:])(fp16|f16|bf16|q8_0|q4_[0-9a-z_]+)$`)
 
 // parseModel reads the model class and precision from the parameters model,
 // size and precision. An explicit parameter must agree with the tag.
@@ -136,14 +135,14 @@ func parseModel(model, size, precision string) (Model, error) {
 		if tag == "" {
 			tag = model
 		}
-		if m := modelSize.FindStringSubmatch(tag); m != nil {
+		if m := modelSize().FindStringSubmatch(tag); m != nil {
 			billions, _ = strconv.ParseFloat(m[2], 64)
 			if m[1] != "" {
 				experts, _ := strconv.ParseFloat(m[1], 64)
 				billions *= experts
 			}
 		}
-		if m := modelPrecision.FindStringSubmatch(tag); m != nil {
+		if m := modelPrecision().FindStringSubmatch(tag); m != nil {
 			switch p := strings.ToLower(m[1]); {
 			case p == "fp16" || p == "f16" || p == "bf16":
 				tagPrecision = "fp16"
@@ -155,7 +154,7 @@ func parseModel(model, size, precision string) (Model, error) {
 		}
 	}
 	if size != "" {
-		m := modelSize.FindStringSubmatch(size)
+		m := modelSize().FindStringSubmatch(size)
 		if m == nil || m[1] != "" {
 			return Model{}, fmt.Errorf("parameter size: %q is not a size like 8b, 14b, 34b or 70b", size)
 		}

@@ -3,7 +3,6 @@ package profiles
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,7 +28,7 @@ const maxParamLen = 256
 // stringValue is what a plain string parameter may hold: enough for model
 // tags (llama3.1:70b-instruct-q4_K_M) and X displays (:0), nothing that
 // could smuggle a path or an option.
-var stringValue = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]*$|^:[0-9]+(\.[0-9]+)?$`)
+var stringValue = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9._:+-]*$|^:[0-9]+(\.[0-9]+)?$`)
 
 // checkParamDef validates a declaration and its default.
 func checkParamDef(name string, p paramDef) error {
@@ -107,7 +106,7 @@ func normalizeParam(p paramDef, v string) (string, error) {
 		}
 		return v, nil
 	case typeString:
-		if !stringValue.MatchString(v) {
+		if !stringValue().MatchString(v) {
 			return "", fmt.Errorf("%q has characters other than letters, digits and . _ : + -", v)
 		}
 		return v, nil

@@ -150,15 +150,30 @@ func decodeGeneric(data []byte, v any) error {
 // ReadRecipe parses a rendered recipe (YAML or JSON), checks it and
 // recomputes its deployment order from the components' dependencies.
 func ReadRecipe(data []byte) (*Recipe, error) {
-	var r Recipe
-	if err := yaml.UnmarshalStrict(data, &r); err != nil {
+	// One YAML parse; the JSON is then read three ways.
+	j, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
 		return nil, fmt.Errorf("read recipe: %w", err)
 	}
-	if r.Kind != KindRecipe {
-		return nil, fmt.Errorf("read recipe: kind is %q, want %s", r.Kind, KindRecipe)
+	// Kind first, so a snapshot given as a recipe is named as one.
+	var head struct {
+		Kind       string `json:"kind"`
+		APIVersion string `json:"apiVersion"`
 	}
-	if r.APIVersion != APIVersion {
-		return nil, fmt.Errorf("read recipe: apiVersion is %q, want %s", r.APIVersion, APIVersion)
+	if err := json.Unmarshal(j, &head); err != nil {
+		return nil, fmt.Errorf("read recipe: %w", err)
+	}
+	if head.Kind != KindRecipe {
+		return nil, fmt.Errorf("read recipe: kind is %q, want %s", head.Kind, KindRecipe)
+	}
+	if head.APIVersion != APIVersion {
+		return nil, fmt.Errorf("read recipe: apiVersion is %q, want %s", head.APIVersion, APIVersion)
+	}
+	var r Recipe
+	strict := json.NewDecoder(bytes.NewReader(j))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(&r); err != nil {
+		return nil, fmt.Errorf("read recipe: %w", err)
 	}
 	// Keep numbers exact in values: decode them again without float64.
 	var raw struct {
@@ -166,7 +181,9 @@ func ReadRecipe(data []byte) (*Recipe, error) {
 			Values map[string]any `json:"values"`
 		} `json:"components"`
 	}
-	if err := decodeGeneric(data, &raw); err != nil {
+	exact := json.NewDecoder(bytes.NewReader(j))
+	exact.UseNumber()
+	if err := exact.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("read recipe: %w", err)
 	}
 	for name, c := range r.Components {

@@ -238,47 +238,48 @@ func sortedKeys(m map[string]any) []string {
 
 // conflicts reports two overlays of the same specificity and layer that set
 // one value differently: their order would be arbitrary, so it is a data
-// error. A leaf in one overlay under a leaf of the other conflicts too.
+// error. One overlay setting a value where the other has a map below it
+// conflicts too.
 func conflicts(applied []*Overlay) error {
 	type setter struct {
 		overlay string
 		value   any
 	}
 	for i := 0; i < len(applied); {
-		j := i
 		leaves := map[string]setter{}   // path → who set a leaf there
-		interior := map[string]string{} // path → who has a map there
+		interior := map[string]string{} // path → who set something below it
+		j := i
 		for ; j < len(applied) && applied[j].Specificity() == applied[i].Specificity() && applied[j].Layer == applied[i].Layer; j++ {
 			o := applied[j]
 			var err error
+			clash := func(other string, path []string) {
+				err = fmt.Errorf("overlays %s and %s (both specificity %d) set %s differently",
+					other, o.Name, o.Specificity(), strings.Join(path, "."))
+			}
 			walkLeaves(o.body, nil, func(path []string, v any) {
 				if err != nil {
 					return
 				}
 				key := strings.Join(path, "\x00")
-				show := strings.Join(path, ".")
 				if s, ok := leaves[key]; ok && s.overlay != o.Name && !reflect.DeepEqual(s.value, v) {
-					err = fmt.Errorf("overlays %s and %s (both specificity %d) set %s differently", s.overlay, o.Name, o.Specificity(), show)
+					clash(s.overlay, path)
 					return
 				}
 				if other, ok := interior[key]; ok && other != o.Name {
-					err = fmt.Errorf("overlays %s and %s (both specificity %d) set %s differently", other, o.Name, o.Specificity(), show)
+					clash(other, path)
 					return
 				}
 				for n := len(path) - 1; n > 0; n-- {
-					pk := strings.Join(path[:n], "\x00")
-					if s, ok := leaves[pk]; ok && s.overlay != o.Name {
-						err = fmt.Errorf("overlays %s and %s (both specificity %d) set %s differently", s.overlay, o.Name, o.Specificity(), strings.Join(path[:n], "."))
+					above := strings.Join(path[:n], "\x00")
+					if s, ok := leaves[above]; ok && s.overlay != o.Name {
+						clash(s.overlay, path[:n])
 						return
+					}
+					if _, ok := interior[above]; !ok {
+						interior[above] = o.Name
 					}
 				}
 				leaves[key] = setter{o.Name, v}
-				for n := len(path) - 1; n > 0; n-- {
-					pk := strings.Join(path[:n], "\x00")
-					if _, ok := interior[pk]; !ok {
-						interior[pk] = o.Name
-					}
-				}
 			})
 			if err != nil {
 				return err

@@ -190,6 +190,8 @@ type SimRoot struct {
 	RunRoot string // runc --root for containers of this test
 	GPUs    int
 	UUIDs   []string
+	// JITSpec is the config's cdi.jit-spec ("" turns just-in-time specs off).
+	JITSpec string
 }
 
 // newSimRoot makes a simulated driver root with n GPUs, a CDI spec for them
@@ -286,18 +288,21 @@ log-level = "debug"
 
 [cdi]
 spec-dirs = [%q]
-jit-spec = ""
+jit-spec = %q
 
 [driver]
 root = %q
 
 [hook]
 path = %q
-`, filepath.Join(filepath.Dir(s.Config), "nvbind.log"), s.SpecDir, s.Dir, bins.Hook)
+`, s.LogFile(), s.SpecDir, s.JITSpec, s.Dir, bins.Hook)
 	if err := os.WriteFile(s.Config, []byte(cfg+extra), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
+
+// LogFile is nvbind's own log file for this root.
+func (s *SimRoot) LogFile() string { return filepath.Join(filepath.Dir(s.Config), "nvbind.log") }
 
 // Env is the environment that points nvbind at this root's config.
 func (s *SimRoot) Env() []string { return []string{"NVBIND_CONFIG=" + s.Config} }

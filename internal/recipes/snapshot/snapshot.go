@@ -9,7 +9,6 @@ package snapshot
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -298,17 +297,4 @@ func kubernetes(s *recipes.Snapshot, kubeconfig string) {
 	if v.Platform != "" {
 		s.Set("K8s", "server", "platform", v.Platform)
 	}
-}
-
-// Describe is a one-line summary of a snapshot for people.
-func Describe(s *recipes.Snapshot) string {
-	get := func(name string) string {
-		if v, ok := s.Lookup(name); ok {
-			return v
-		}
-		return "?"
-	}
-	return fmt.Sprintf("%s %s, kernel %s, %s GPU(s) %s, driver %s",
-		get("OS.release.ID"), get("OS.release.VERSION_ID"), get("OS.sysctl./proc/sys/kernel/osrelease"),
-		get("GPU.smi.gpu-count"), get("GPU.smi.gpu.model"), get("GPU.smi.driver"))
 }

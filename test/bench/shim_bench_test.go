@@ -1,0 +1,169 @@
+// Package bench measures what nvbind-runtime adds to a container create,
+// with the low-level runtime replaced by /bin/true so only the shim's own
+// cost is left. Run with `make bench` (needs root for the simulated
+// driver's device nodes).
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer/specconv"
+
+	"github.com/nvbind/nvbind/internal/gpu/simroot"
+)
+
+var (
+	buildOnce sync.Once
+	buildErr  error
+	binDir    string
+)
+
+func build(b *testing.B) {
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "nvbind-bench-")
+		if buildErr != nil {
+			return
+		}
+		for _, pkg := range []string{"./cmd/nvbind-runtime", "./cmd/nvbind", "./test/bench/testdata/execonly"} {
+			cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", binDir+"/", pkg)
+			cmd.Dir = "../.."
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+}
+
+// fixture is a bundle plus an nvbind config that hands off to /bin/true.
+type fixture struct {
+	bundle, config string
+	spec           []byte
+}
+
+func newFixture(b *testing.B, env ...string) *fixture {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Skip("needs root (mknod for the simulated driver root)")
+	}
+	dir := b.TempDir()
+	root := filepath.Join(dir, "driver")
+	if _, err := simroot.Build(root, simroot.Options{GPUs: 8}); err != nil {
+		b.Fatal(err)
+	}
+	cdiDir := filepath.Join(dir, "cdi")
+	out, err := exec.Command(filepath.Join(binDir, "nvbind"), "cdi", "generate", "--driver-root", root,
+		"--output", filepath.Join(cdiDir, "nvidia.yaml"), "--hook-path", "/usr/local/bin/nvbind-hook").CombinedOutput()
+	if err != nil {
+		b.Fatalf("cdi generate: %v: %s", err, out)
+	}
+	f := &fixture{bundle: filepath.Join(dir, "bundle"), config: filepath.Join(dir, "config.toml")}
+	os.MkdirAll(filepath.Join(f.bundle, "rootfs"), 0o755)
+	spec := specconv.Example()
+	spec.Process.Env = append(spec.Process.Env, env...)
+	f.spec, _ = json.MarshalIndent(spec, "", "\t")
+	f.reset(b)
+	cfg := fmt.Sprintf("[runtime]\nruntimes = [\"/bin/true\"]\n[cdi]\nspec-dirs = [%q]\njit-spec = %q\n[driver]\nroot = %q\n",
+		cdiDir, filepath.Join(cdiDir, "nvidia.yaml"), root)
+	if err := os.WriteFile(f.config, []byte(cfg), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) reset(b *testing.B) {
+	if err := os.WriteFile(filepath.Join(f.bundle, "config.json"), f.spec, 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// sample runs one create and returns its wall time and peak RSS.
+func sample(b *testing.B, env []string, prog string, args ...string) (time.Duration, int64) {
+	cmd := exec.Command(prog, args...)
+	cmd.Env = env
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("%s: %v: %s", prog, err, out)
+	}
+	d := time.Since(start)
+	return d, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+}
+
+func pct(ds []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[int(p*float64(len(s)-1))]
+}
+
+// BenchmarkCreate reports, per variant, p50 and p95 wall time of one
+// `create` and the time added over calling /bin/true directly, plus peak
+// RSS. Variants: /bin/true itself, a Go binary that only execs, and
+// nvbind-runtime without and with a GPU request (8-GPU spec).
+func BenchmarkCreate(b *testing.B) {
+	build(b)
+	plain := newFixture(b)
+	gpu := newFixture(b, "NVIDIA_VISIBLE_DEVICES=3")
+	base := []string{"PATH=/usr/bin:/bin"}
+	argv := func(f *fixture) []string {
+		return []string{"--root", "/run/nvbind-bench", "--log", filepath.Join(f.bundle, "log.json"),
+			"--log-format", "json", "create", "--bundle", f.bundle, "--pid-file", filepath.Join(f.bundle, "pid"), "bench"}
+	}
+	variants := []struct {
+		name  string
+		prog  string
+		env   []string
+		fix   *fixture
+		reset bool
+	}{
+		{"true-direct", "/bin/true", base, plain, false},
+		{"exec-only-go", filepath.Join(binDir, "execonly"), append(base, "EXECONLY_TARGET=/bin/true"), plain, false},
+		{"nvbind-no-request", filepath.Join(binDir, "nvbind-runtime"), append(base, "NVBIND_CONFIG="+plain.config), plain, false},
+		{"nvbind-gpu-request", filepath.Join(binDir, "nvbind-runtime"), append(base, "NVBIND_CONFIG="+gpu.config), gpu, true},
+	}
+	var baseline time.Duration
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			times := make([]time.Duration, 0, b.N)
+			var rss int64
+			for i := 0; i < b.N; i++ {
+				if v.reset {
+					b.StopTimer()
+					v.fix.reset(b)
+					b.StartTimer()
+				}
+				d, r := sample(b, v.env, v.prog, argv(v.fix)...)
+				times = append(times, d)
+				if r > rss {
+					rss = r
+				}
+			}
+			p50, p95 := pct(times, 0.5), pct(times, 0.95)
+			if v.name == "true-direct" {
+				baseline = p50
+			}
+			b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(p95.Microseconds())/1000, "p95-ms")
+			b.ReportMetric(float64(p50-baseline)/1e6, "added-p50-ms")
+			b.ReportMetric(float64(rss)/1024, "peak-rss-MiB")
+			if strings.HasPrefix(v.name, "nvbind-gpu") {
+				if data, _ := os.ReadFile(filepath.Join(v.fix.bundle, "config.json")); !strings.Contains(string(data), "/dev/nvidia3") {
+					b.Fatal("GPU request was not injected")
+				}
+			}
+		})
+	}
+}
