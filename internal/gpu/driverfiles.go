@@ -3,6 +3,7 @@ package gpu
 import (
 	"debug/elf"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -160,7 +161,7 @@ func FindDriverFiles(root, version string) (*DriverFiles, error) {
 		d.Sets[c] = &FileSet{}
 	}
 	if err := f.loadCache(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(f.root, "etc/ld.so.cache"), err)
 	}
 	f.libraries(d, false)
 	f.libraries(d, true)
@@ -173,7 +174,7 @@ func FindDriverFiles(root, version string) (*DriverFiles, error) {
 	for _, s := range d.Sets {
 		sortSet(s)
 	}
-	return d, f.err
+	return d, nil
 }
 
 type finder struct {
@@ -182,7 +183,6 @@ type finder struct {
 	cache   []cacheEntry
 	haveLDC bool
 	canon   map[string]string // path in root -> canonical path in root ("" = missing)
-	err     error
 }
 
 func (f *finder) loadCache() error {

@@ -3,7 +3,6 @@ package hook
 import (
 	"bytes"
 	"debug/elf"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -39,71 +38,26 @@ var errNotLibrary = errors.New("not an ELF shared object")
 
 // inspectLibrary reads the SONAME and the cache flags of the ELF shared
 // object in r, the way ldconfig does: from the program headers and the
-// dynamic segment only (stripped libraries have no section headers).
-// Anything malformed is an error; nothing is trusted to be in bounds.
+// dynamic segment (stripped libraries have no section headers). Anything
+// malformed is an error; no offset is trusted to be in bounds.
 func inspectLibrary(r io.ReaderAt) (library, error) {
-	var ident [elf.EI_NIDENT]byte
-	if _, err := r.ReadAt(ident[:], 0); err != nil || !bytes.HasPrefix(ident[:], []byte(elf.ELFMAG)) {
-		return library{}, errNotLibrary
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return library{}, fmt.Errorf("%w: %v", errNotLibrary, err)
 	}
-	var bo binary.ByteOrder
-	switch elf.Data(ident[elf.EI_DATA]) {
-	case elf.ELFDATA2LSB:
-		bo = binary.LittleEndian
-	case elf.ELFDATA2MSB:
-		bo = binary.BigEndian
-	default:
-		return library{}, fmt.Errorf("%w: bad data encoding", errNotLibrary)
+	if f.Type != elf.ET_DYN {
+		return library{}, fmt.Errorf("%w: type %v", errNotLibrary, f.Type)
 	}
-	class := elf.Class(ident[elf.EI_CLASS])
-	var typ, machine uint16
-	var phoff uint64
-	var phnum, phentsize, wantPhentsize int
-	switch class {
-	case elf.ELFCLASS64:
-		var h elf.Header64
-		if err := binary.Read(io.NewSectionReader(r, 0, 64), bo, &h); err != nil {
-			return library{}, errNotLibrary
-		}
-		typ, machine, phoff, phnum, phentsize, wantPhentsize = h.Type, h.Machine, h.Phoff, int(h.Phnum), int(h.Phentsize), 56
-	case elf.ELFCLASS32:
-		var h elf.Header32
-		if err := binary.Read(io.NewSectionReader(r, 0, 52), bo, &h); err != nil {
-			return library{}, errNotLibrary
-		}
-		typ, machine, phoff, phnum, phentsize, wantPhentsize = h.Type, h.Machine, uint64(h.Phoff), int(h.Phnum), int(h.Phentsize), 32
-	default:
-		return library{}, fmt.Errorf("%w: bad class", errNotLibrary)
-	}
-	if elf.Type(typ) != elf.ET_DYN {
-		return library{}, fmt.Errorf("%w: type %v", errNotLibrary, elf.Type(typ))
-	}
-	if phentsize != wantPhentsize || phnum == 0 || phnum > maxProgHeaders || phoff > 1<<40 {
-		return library{}, fmt.Errorf("%w: bad program headers", errNotLibrary)
+	if len(f.Progs) > maxProgHeaders {
+		return library{}, fmt.Errorf("%w: %d program headers", errNotLibrary, len(f.Progs))
 	}
 
-	// Program headers: the first PT_LOAD gives the load bias that turns
-	// DT_STRTAB's address into a file offset; PT_DYNAMIC the dynamic array.
-	var loadBias uint64
+	// The first PT_LOAD gives the load bias that turns DT_STRTAB's address
+	// into a file offset; PT_DYNAMIC holds the dynamic array.
+	var loadBias, dynOff, dynSize uint64
 	haveLoad := false
-	var dynOff, dynSize uint64
 	var interp string
-	for i := 0; i < phnum; i++ {
-		var p elf.ProgHeader
-		sr := io.NewSectionReader(r, int64(phoff)+int64(i*phentsize), int64(phentsize))
-		if class == elf.ELFCLASS64 {
-			var ph elf.Prog64
-			if err := binary.Read(sr, bo, &ph); err != nil {
-				return library{}, fmt.Errorf("%w: truncated program headers", errNotLibrary)
-			}
-			p = elf.ProgHeader{Type: elf.ProgType(ph.Type), Off: ph.Off, Vaddr: ph.Vaddr, Filesz: ph.Filesz}
-		} else {
-			var ph elf.Prog32
-			if err := binary.Read(sr, bo, &ph); err != nil {
-				return library{}, fmt.Errorf("%w: truncated program headers", errNotLibrary)
-			}
-			p = elf.ProgHeader{Type: elf.ProgType(ph.Type), Off: uint64(ph.Off), Vaddr: uint64(ph.Vaddr), Filesz: uint64(ph.Filesz)}
-		}
+	for _, p := range f.Progs {
 		switch p.Type {
 		case elf.PT_LOAD:
 			if !haveLoad {
@@ -128,8 +82,9 @@ func inspectLibrary(r io.ReaderAt) (library, error) {
 	}
 	dyn = dyn[:n]
 
+	bo := f.ByteOrder
 	entSize := 16
-	if class == elf.ELFCLASS32 {
+	if f.Class == elf.ELFCLASS32 {
 		entSize = 8
 	}
 	var strtab uint64
@@ -141,7 +96,7 @@ dynamic:
 	for off := 0; off+entSize <= len(dyn); off += entSize {
 		var tag int64
 		var val uint64
-		if class == elf.ELFCLASS64 {
+		if f.Class == elf.ELFCLASS64 {
 			tag, val = int64(bo.Uint64(dyn[off:])), bo.Uint64(dyn[off+8:])
 		} else {
 			tag, val = int64(int32(bo.Uint32(dyn[off:]))), uint64(bo.Uint32(dyn[off+4:]))
@@ -175,15 +130,15 @@ dynamic:
 
 	// Flags: what ldconfig's per-architecture readelflib decides.
 	switch {
-	case elf.Machine(machine) == elf.EM_X86_64 && class == elf.ELFCLASS64:
+	case f.Machine == elf.EM_X86_64 && f.Class == elf.ELFCLASS64:
 		lib.flags = flagX8664Lib64 | flagELFLibc6
-	case elf.Machine(machine) == elf.EM_X86_64 && class == elf.ELFCLASS32:
+	case f.Machine == elf.EM_X86_64 && f.Class == elf.ELFCLASS32:
 		lib.flags = flagX8664LibX32 | flagELFLibc6
-	case elf.Machine(machine) == elf.EM_AARCH64 && class == elf.ELFCLASS64:
+	case f.Machine == elf.EM_AARCH64 && f.Class == elf.ELFCLASS64:
 		lib.flags = flagAArch64Lib64 | flagELFLibc6
-	case elf.Machine(machine) == elf.EM_PPC64 && class == elf.ELFCLASS64:
+	case f.Machine == elf.EM_PPC64 && f.Class == elf.ELFCLASS64:
 		lib.flags = flagPowerPCLib64 | flagELFLibc6
-	case elf.Machine(machine) == elf.EM_386 && class == elf.ELFCLASS32:
+	case f.Machine == elf.EM_386 && f.Class == elf.ELFCLASS32:
 		// Generic rule: the C library it needs (or its interpreter) says
 		// which libc it is for; otherwise it is a plain ELF library.
 		lib.flags = flagELF
@@ -205,7 +160,7 @@ dynamic:
 			}
 		}
 	default:
-		return library{}, fmt.Errorf("unsupported machine %v (class %v)", elf.Machine(machine), class)
+		return library{}, fmt.Errorf("unsupported machine %v (class %v)", f.Machine, f.Class)
 	}
 	return lib, nil
 }

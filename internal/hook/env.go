@@ -7,8 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SelfExe is the running binary, as the kernel knows it.
-const SelfExe = "/proc/self/exe"
+// selfExe is the running binary, as the kernel knows it.
+const selfExe = "/proc/self/exe"
 
 // EnsureCleanEnv makes sure the hook runs with an empty environment. runc
 // runs createContainer hooks from the container's init process, whose
@@ -24,6 +24,6 @@ func EnsureCleanEnv() error {
 	if len(os.Environ()) == 0 {
 		return nil
 	}
-	err := unix.Exec(SelfExe, os.Args, []string{})
-	return fmt.Errorf("re-execute %s with an empty environment: %w", SelfExe, err)
+	err := unix.Exec(selfExe, os.Args, []string{})
+	return fmt.Errorf("re-execute %s with an empty environment: %w", selfExe, err)
 }

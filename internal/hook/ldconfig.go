@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -13,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LDCachePath is where the container's dynamic loader reads its cache.
-const LDCachePath = "/etc/ld.so.cache"
+// ldCachePath is where the container's dynamic loader reads its cache.
+const ldCachePath = "/etc/ld.so.cache"
 
 // maxFolderEntries bounds how many names one folder listing may hold.
 const maxFolderEntries = 1 << 16
@@ -38,13 +39,26 @@ func (h *Hook) UpdateLDCache(folders []string) error {
 		}
 		clean = append(clean, p)
 	}
-	var ours []cacheEntry
+	// Read every folder before changing anything, so that a folder that
+	// cannot be read leaves the rootfs as it was.
+	var scans []*folderScan
+	defer func() {
+		for _, s := range scans {
+			s.handle.Close()
+		}
+	}()
 	for _, dir := range clean {
-		entries, err := h.scanFolder(dir)
+		s, err := h.scanFolder(dir)
 		if err != nil {
 			return fmt.Errorf("folder %s: %w", dir, err)
 		}
-		ours = append(ours, entries...)
+		if s != nil {
+			scans = append(scans, s)
+		}
+	}
+	var ours []cacheEntry
+	for _, s := range scans {
+		ours = append(ours, h.linkFolder(s)...)
 	}
 
 	replaced := map[string]bool{}
@@ -52,12 +66,12 @@ func (h *Hook) UpdateLDCache(folders []string) error {
 		replaced[replacedKey(e)] = true
 	}
 	merged := ours
-	data, err := h.Root.readFile(LDCachePath, maxCacheSize)
+	data, err := h.Root.readFile(ldCachePath, maxCacheSize)
 	switch {
 	case err == nil:
 		old, perr := parseCache(data)
 		if perr != nil {
-			h.warnf("ignoring the image's %s: %v", LDCachePath, perr)
+			h.warnf("ignoring the image's %s: %v", ldCachePath, perr)
 		}
 		for _, e := range old {
 			if !replaced[replacedKey(e)] && sortableKey(e.Key) {
@@ -66,12 +80,12 @@ func (h *Hook) UpdateLDCache(folders []string) error {
 		}
 	case errors.Is(err, fs.ErrNotExist):
 	default:
-		h.warnf("ignoring the image's %s: %v", LDCachePath, err)
+		h.warnf("ignoring the image's %s: %v", ldCachePath, err)
 	}
 	if len(merged) > maxCacheEntries {
 		return fmt.Errorf("%d cache entries is more than the %d allowed", len(merged), maxCacheEntries)
 	}
-	if _, err := h.Root.writeFile(LDCachePath, encodeCache(merged), 0o644); err != nil {
+	if _, err := h.Root.writeFile(ldCachePath, encodeCache(merged), 0o644); err != nil {
 		return err
 	}
 	return nil
@@ -88,9 +102,19 @@ type candidate struct {
 	lib    library
 }
 
-// scanFolder reads the libraries in dir (a clean container path) and
-// returns their cache entries, making missing SONAME links on the way.
-func (h *Hook) scanFolder(dir string) ([]cacheEntry, error) {
+// folderScan is what one folder holds, read before anything is changed.
+type folderScan struct {
+	dir    string   // clean container path
+	handle *os.File // the folder, resolved inside the root, for *at calls
+	keys   []string // cache keys in the order found
+	byKey  map[string][]candidate
+	byName map[string]candidate
+}
+
+// scanFolder reads the libraries in dir (a clean container path). It
+// returns nil, with a warning, when dir does not exist; the caller closes
+// the returned handle.
+func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 	dh, err := h.Root.open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		h.warnf("skipping folder %s: it does not exist in the container", dir)
@@ -104,7 +128,11 @@ func (h *Hook) scanFolder(dir string) ([]cacheEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer df.Close()
+	defer func() {
+		if err != nil {
+			df.Close()
+		}
+	}()
 	names, err := df.Readdirnames(maxFolderEntries + 1)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
@@ -115,9 +143,7 @@ func (h *Hook) scanFolder(dir string) ([]cacheEntry, error) {
 	sort.Strings(names)
 	dfd := int(df.Fd())
 
-	byName := map[string]candidate{}
-	byKey := map[string][]candidate{}
-	var keys []string
+	s := &folderScan{dir: dir, handle: df, byKey: map[string][]candidate{}, byName: map[string]candidate{}}
 	for _, name := range names {
 		if !isLibraryName(name) {
 			continue
@@ -146,23 +172,28 @@ func (h *Hook) scanFolder(dir string) ([]cacheEntry, error) {
 			continue
 		}
 		c := candidate{name: name, isLink: isLink, lib: lib}
-		byName[name] = c
-		if _, ok := byKey[key]; !ok {
-			keys = append(keys, key)
+		s.byName[name] = c
+		if _, ok := s.byKey[key]; !ok {
+			s.keys = append(s.keys, key)
 		}
-		byKey[key] = append(byKey[key], c)
+		s.byKey[key] = append(s.byKey[key], c)
 	}
+	return s, nil
+}
 
+// linkFolder makes the folder's missing SONAME links and returns its
+// cache entries.
+func (h *Hook) linkFolder(s *folderScan) []cacheEntry {
 	var entries []cacheEntry
-	for _, key := range keys {
-		lib, err := h.ensureSONAMELink(dfd, dir, key, byKey[key], byName)
+	for _, key := range s.keys {
+		lib, err := h.ensureSONAMELink(int(s.handle.Fd()), s.dir, key, s.byKey[key], s.byName)
 		if err != nil {
-			h.warnf("skipping %s: %v", path.Join(dir, key), err)
+			h.warnf("skipping %s: %v", path.Join(s.dir, key), err)
 			continue
 		}
-		entries = append(entries, cacheEntry{Key: key, Value: path.Join(dir, key), Flags: lib.flags})
+		entries = append(entries, cacheEntry{Key: key, Value: path.Join(s.dir, key), Flags: lib.flags})
 	}
-	return entries, nil
+	return entries
 }
 
 // ensureSONAMELink makes dir/key name the newest regular file among cands,

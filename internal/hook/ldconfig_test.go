@@ -198,6 +198,23 @@ func TestUpdateLDCacheIgnoresBrokenImageCache(t *testing.T) {
 	}
 }
 
+// TestUpdateLDCacheWritesNothingOnError: a folder that cannot be read
+// fails the hook before any link or cache is written.
+func TestUpdateLDCacheWritesNothingOnError(t *testing.T) {
+	rootfs := t.TempDir()
+	put(t, rootfs, libdir+"/libcuda.so.580.95.05", lib64("libcuda.so.1").bytes())
+	link(t, "/opt/loop", rootfs, "opt/loop") // resolves to itself: ELOOP
+	before := snapshot(t, rootfs)
+	h, _ := newHook(t, rootfs)
+	err := h.UpdateLDCache([]string{libdir, "/opt/loop"})
+	if err == nil || !strings.Contains(err.Error(), "folder /opt/loop") {
+		t.Fatalf("UpdateLDCache = %v, want an error naming /opt/loop", err)
+	}
+	if after := snapshot(t, rootfs); after != before {
+		t.Errorf("a failed update changed the rootfs:\n%s\nwas:\n%s", after, before)
+	}
+}
+
 // TestUpdateLDCacheHostileRootfs: symlinks in the image that point out of
 // the rootfs are resolved inside it; host files stay untouched.
 func TestUpdateLDCacheHostileRootfs(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
@@ -25,8 +26,7 @@ import (
 // Root is a container root filesystem, held open by a handle that every
 // lookup starts from.
 type Root struct {
-	path string   // host path, for messages only
-	dir  *os.File // O_PATH handle on the rootfs
+	dir *os.File // O_PATH handle on the rootfs
 }
 
 // OpenRoot opens the rootfs directory at hostPath (a host path, trusted:
@@ -36,14 +36,11 @@ func OpenRoot(hostPath string) (*Root, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open rootfs: %w", err)
 	}
-	return &Root{path: hostPath, dir: dir}, nil
+	return &Root{dir: dir}, nil
 }
 
 // Close releases the rootfs handle.
 func (r *Root) Close() error { return r.dir.Close() }
-
-// Path is the rootfs's host path.
-func (r *Root) Path() string { return r.path }
 
 // ContainerPath cleans p as an absolute path inside the container.
 func ContainerPath(p string) (string, error) {
@@ -53,10 +50,8 @@ func ContainerPath(p string) (string, error) {
 	if len(p) > unix.PathMax {
 		return "", fmt.Errorf("path of %d bytes is too long", len(p))
 	}
-	for i := 0; i < len(p); i++ {
-		if p[i] == 0 {
-			return "", fmt.Errorf("%q contains a NUL byte", p)
-		}
+	if strings.IndexByte(p, 0) >= 0 {
+		return "", fmt.Errorf("%q contains a NUL byte", p)
 	}
 	return path.Clean(p), nil
 }

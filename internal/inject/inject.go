@@ -7,12 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
-	"tags.cncf.io/container-device-interface/pkg/cdi"
+	cdispec "tags.cncf.io/container-device-interface/specs-go"
 
 	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/gpu"
@@ -43,7 +42,7 @@ func injectDevices(spec *rspec.Spec, req *request.Request, cfg *config.Config, l
 	if err := checkRequirements(req, cfg, log); err != nil {
 		return err
 	}
-	cache, err := loadCache(cfg, req, log)
+	specs, err := loadSpecs(cfg, req, log)
 	if err != nil {
 		return err
 	}
@@ -53,23 +52,14 @@ func injectDevices(spec *rspec.Spec, req *request.Request, cfg *config.Config, l
 		// generator may not have them, and then the common edits are all
 		// the driver files there are.
 		for _, d := range req.CapabilityDevices(kind) {
-			if cache.GetDevice(d) != nil {
+			if specs.has(d) {
 				devices = append(devices, d)
 			} else {
 				log.Warnf("CDI device %s not found: capability not injected", d)
 			}
 		}
 	}
-	unresolved, err := cache.InjectDevices(spec, devices...)
-	if len(unresolved) > 0 {
-		sort.Strings(unresolved)
-		return fmt.Errorf("unresolvable CDI device %s (specs searched in %s)%s",
-			strings.Join(unresolved, ", "), strings.Join(specDirs(cfg), ", "), specErrors(cache))
-	}
-	if err != nil {
-		return fmt.Errorf("inject CDI devices: %w", err)
-	}
-	return nil
+	return specs.inject(spec, devices)
 }
 
 // specDirs are the configured spec dirs plus the JIT spec's dir, which
@@ -88,54 +78,49 @@ func specDirs(cfg *config.Config) []string {
 	return append(append([]string(nil), dirs...), jitDir)
 }
 
-// loadCache reads the spec dirs once; no watcher, no refresh: this process
-// lives for one container. When the request is for the default kind and no
-// spec serves it, or the serving spec was made for another driver, it
-// writes a just-in-time spec and reads the dirs again.
-func loadCache(cfg *config.Config, req *request.Request, log *logrus.Logger) (*cdi.Cache, error) {
+// loadSpecs reads the spec dirs once. When the request is for the default
+// kind and no spec serves it, or the serving spec was made for another
+// driver, it writes a just-in-time spec and reads the dirs again.
+func loadSpecs(cfg *config.Config, req *request.Request, log *logrus.Logger) (*specSet, error) {
 	dirs := specDirs(cfg)
-	cache, err := cdi.NewCache(cdi.WithSpecDirs(dirs...), cdi.WithAutoRefresh(false))
-	if err != nil {
-		return nil, fmt.Errorf("read CDI specs: %w", err)
+	specs, err := readSpecDirs(dirs)
+	if err != nil || cfg.CDI.JITSpec == "" || !req.HasKind(cfg.CDI.DefaultKind) {
+		return specs, err
 	}
-	if cfg.CDI.JITSpec == "" || !req.HasKind(cfg.CDI.DefaultKind) {
-		return cache, nil
-	}
-	why := staleReason(cache, req, cfg)
+	why := staleReason(specs, req, cfg)
 	if why == "" {
-		return cache, nil
+		return specs, nil
 	}
 	log.Infof("writing just-in-time CDI spec %s: %s", cfg.CDI.JITSpec, why)
-	opts := gpu.GenerateOptions{DriverRoot: cfg.Driver.Root, HookPath: cfg.Hook.Path}
-	if strings.HasSuffix(cfg.CDI.JITSpec, ".json") {
-		opts.Format = "json"
-	}
+	// JSON content (valid YAML too, whatever the file's name) keeps the
+	// next create on the fast decoder.
+	opts := gpu.GenerateOptions{DriverRoot: cfg.Driver.Root, HookPath: cfg.Hook.Path, Format: "json"}
 	if err := gpu.WriteJITSpec(cfg.CDI.JITSpec, opts); err != nil {
 		if errors.Is(err, gpu.ErrNoDriver) {
-			// Nothing to generate from: report the request as unmet below.
+			// Nothing to generate from: the request is reported as unmet.
 			log.Warnf("just-in-time CDI spec: %v", err)
-			return cache, nil
+			return specs, nil
 		}
 		return nil, fmt.Errorf("just-in-time CDI spec %s: %w", cfg.CDI.JITSpec, err)
 	}
-	return cdi.NewCache(cdi.WithSpecDirs(dirs...), cdi.WithAutoRefresh(false))
+	return readSpecDirs(dirs)
 }
 
 // staleReason says why the specs on disk cannot serve req's default-kind
 // devices ("" when they can): a device no spec has, or a spec nvbind made
 // for a driver other than the running one. Only procfs is read.
-func staleReason(cache *cdi.Cache, req *request.Request, cfg *config.Config) string {
+func staleReason(specs *specSet, req *request.Request, cfg *config.Config) string {
 	kind := cfg.CDI.DefaultKind
 	current := ""
 	for _, d := range req.Devices {
 		if !strings.HasPrefix(d, kind+"=") {
 			continue
 		}
-		dev := cache.GetDevice(d)
+		dev := specs.devices[d]
 		if dev == nil {
 			return "no spec has " + d
 		}
-		recorded := recordedDriverVersion(dev.GetSpec())
+		recorded := recordedDriverVersion(dev.spec.raw)
 		if recorded == "" {
 			continue // not made by nvbind: trust it
 		}
@@ -147,7 +132,7 @@ func staleReason(cache *cdi.Cache, req *request.Request, cfg *config.Config) str
 			current = v
 		}
 		if recorded != current {
-			return fmt.Sprintf("%s was made for driver %s, the running driver is %s", dev.GetSpec().GetPath(), recorded, current)
+			return fmt.Sprintf("%s was made for driver %s, the running driver is %s", dev.spec.path, recorded, current)
 		}
 	}
 	return ""
@@ -155,7 +140,7 @@ func staleReason(cache *cdi.Cache, req *request.Request, cfg *config.Config) str
 
 // recordedDriverVersion is the driver version nvbind wrote into a spec's
 // common env ("" for specs made by other tools).
-func recordedDriverVersion(spec *cdi.Spec) string {
+func recordedDriverVersion(spec *cdispec.Spec) string {
 	prefix := gpu.DriverVersionEnv + "="
 	for _, e := range spec.ContainerEdits.Env {
 		if strings.HasPrefix(e, prefix) {
@@ -176,21 +161,6 @@ func checkRequirements(req *request.Request, cfg *config.Config, log *logrus.Log
 		return nil
 	}
 	return gpu.CheckRequirements(req.Requirements, facts)
-}
-
-// specErrors summarises broken spec files, which are otherwise skipped
-// silently and make their devices look missing.
-func specErrors(cache *cdi.Cache) string {
-	errs := cache.GetErrors()
-	if len(errs) == 0 {
-		return ""
-	}
-	paths := make([]string, 0, len(errs))
-	for p := range errs {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	return fmt.Sprintf("; invalid spec %s: %v", paths[0], errs[paths[0]][0])
 }
 
 // dedupeHooks drops hooks that are exact repeats. An engine with its own

@@ -57,3 +57,17 @@ func TestParseArgsErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestFindRuntime(t *testing.T) {
+	t.Setenv("PATH", "")
+	got, err := FindRuntime([]string{"no-such-runtime", "sh"})
+	if err != nil || !strings.HasSuffix(got, "/sh") {
+		t.Fatalf("empty PATH: got %q, %v; want sh from the default path", got, err)
+	}
+	if _, err := FindRuntime([]string{"no-such-runtime"}); err == nil || !strings.Contains(err.Error(), "no-such-runtime") {
+		t.Fatalf("want an error naming the runtimes tried, got %v", err)
+	}
+	if got, err := FindRuntime([]string{"/bin/true"}); err != nil || got != "/bin/true" {
+		t.Fatalf("absolute path: %q %v", got, err)
+	}
+}

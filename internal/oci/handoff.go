@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -19,7 +20,7 @@ func FindRuntime(names []string) (string, error) {
 		selfInfo, _ = os.Stat(self)
 	}
 	for _, name := range names {
-		path, err := exec.LookPath(name)
+		path, err := lookPath(name)
 		if err != nil {
 			continue
 		}
@@ -36,6 +37,24 @@ func FindRuntime(names []string) (string, error) {
 		return path, nil
 	}
 	return "", fmt.Errorf("no low-level runtime found (tried %v)", names)
+}
+
+// defaultPath is searched when PATH is empty: Podman runs `delete` with no
+// PATH at all, and runc's state must still be cleaned up by runc.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath is exec.LookPath, with defaultPath standing in for an empty PATH.
+func lookPath(name string) (string, error) {
+	if strings.Contains(name, "/") || os.Getenv("PATH") != "" {
+		return exec.LookPath(name)
+	}
+	for _, dir := range filepath.SplitList(defaultPath) {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", exec.ErrNotFound
 }
 
 // Exec replaces this process with the low-level runtime, passing argv (the

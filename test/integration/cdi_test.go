@@ -88,13 +88,17 @@ func TestCDISpecAcceptedByPodman(t *testing.T) {
 	for _, want := range []string{
 		"195,   1", // /dev/nvidia1 is the GPU's char device
 		"pci-0000:0f:00.0-card -> ../card2",
-		"GPU 1: NVIDIA A100-SXM4-80GB (UUID: " + r.GPUs[1].UUID + ")",
+		// (simulated) nvidia-smi sees only its GPU, numbered 0 as in a real container
+		"GPU 0: NVIDIA A100-SXM4-80GB (UUID: " + r.GPUs[1].UUID + ")\n",
 		"libcuda.so.580.95.05\n", // the hook made the SONAME link
 		"env=580.95.05\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("container output lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, r.GPUs[0].UUID) {
+		t.Errorf("the container sees GPU 0:\n%s", out)
 	}
 	// A compute request through plain CDI gets no graphics libraries.
 	if !strings.HasSuffix(strings.TrimSpace(out), "\n0") {

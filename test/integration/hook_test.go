@@ -109,7 +109,7 @@ func TestHookLDCacheInContainer(t *testing.T) {
 	// The image has a library of its own, listed in its own cache.
 	gccLibrary(t, filepath.Join(b.Rootfs(), "usr/local/lib/libimage.so.1"), "libimage.so.1", "int image(void) { return 1; }\n")
 	os.WriteFile(filepath.Join(b.Rootfs(), "etc/ld.so.conf"), []byte("/usr/local/lib\n"), 0o644)
-	if out, err := exec.Command("ldconfig", "-r", b.Rootfs()).CombinedOutput(); err != nil {
+	if out, err := exec.Command(requireTool(t, "ldconfig"), "-r", b.Rootfs()).CombinedOutput(); err != nil {
 		t.Fatalf("ldconfig -r: %v\n%s", err, out)
 	}
 	b.SetEnv("NVIDIA_VISIBLE_DEVICES=0")
@@ -132,8 +132,8 @@ func TestHookLDCacheInContainer(t *testing.T) {
 			t.Errorf("container's ldconfig -p lacks %q:\n%s", want, res.Stdout)
 		}
 	}
-	if strings.Contains(res.Stdout, "libcuda.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so.1\n\tlibcuda.so.1 (libc6,x86-64)") {
-		t.Errorf("libcuda.so.1 listed twice:\n%s", res.Stdout)
+	if n := strings.Count(res.Stdout, "\tlibcuda.so.1 (libc6,x86-64)"); n != 1 {
+		t.Errorf("libcuda.so.1 listed %d times:\n%s", n, res.Stdout)
 	}
 	if res.Stderr != "" {
 		t.Errorf("stderr: %q", res.Stderr)

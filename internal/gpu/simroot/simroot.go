@@ -378,22 +378,27 @@ func (b *builder) binaries(r *Root) {
 }
 
 // nvidiaSMI is a shell script printing a table shaped like nvidia-smi's.
+// Like the real one it shows only the GPUs whose device node it can see,
+// numbered from 0, so in a container it lists the GPUs the container got.
 func nvidiaSMI(r *Root) string {
 	var s strings.Builder
-	s.WriteString("#!/bin/sh\n# simulated nvidia-smi (nvbind simroot)\nif [ \"$1\" = \"-L\" ]; then\n")
+	s.WriteString("#!/bin/sh\n# simulated nvidia-smi (nvbind simroot)\n")
+	s.WriteString("[ -e /dev/nvidiactl ] || { echo 'NVIDIA-SMI has failed because it couldn'\\''t communicate with the NVIDIA driver.'; exit 9; }\n")
+	s.WriteString("i=0\nif [ \"$1\" = \"-L\" ]; then\n")
 	for _, g := range r.GPUs {
-		fmt.Fprintf(&s, "  echo 'GPU %d: %s (UUID: %s)'\n", g.Index, g.Name, g.UUID)
+		fmt.Fprintf(&s, "  [ -e /dev/nvidia%d ] && { echo \"GPU $i: %s (UUID: %s)\"; i=$((i+1)); }\n", g.Minor, g.Name, g.UUID)
 	}
-	s.WriteString("  exit 0\nfi\ncat <<'EOF'\n")
-	s.WriteString("+-----------------------------------------------------------------------------------------+\n")
-	fmt.Fprintf(&s, "| NVIDIA-SMI %-18s Driver Version: %-18s CUDA Version: %-9s|\n", r.DriverVersion, r.DriverVersion, "13.0")
-	s.WriteString("|-----------------------------------------+------------------------+----------------------+\n")
-	s.WriteString("| GPU  Name                 Persistence-M | Bus-Id          Disp.A | Volatile Uncorr. ECC |\n")
-	s.WriteString("|=========================================+========================+======================|\n")
+	s.WriteString("  exit 0\nfi\n")
+	line := "+-----------------------------------------------------------------------------------------+"
+	fmt.Fprintf(&s, "echo '%s'\n", line)
+	fmt.Fprintf(&s, "echo '| NVIDIA-SMI %-18s Driver Version: %-18s CUDA Version: %-9s|'\n", r.DriverVersion, r.DriverVersion, gpu.CUDAVersionForDriver(r.DriverVersion))
+	s.WriteString("echo '|-----------------------------------------+------------------------+----------------------+'\n")
+	s.WriteString("echo '| GPU  Name                 Persistence-M | Bus-Id          Disp.A | Volatile Uncorr. ECC |'\n")
+	s.WriteString("echo '|=========================================+========================+======================|'\n")
 	for _, g := range r.GPUs {
-		fmt.Fprintf(&s, "| %3d  %-26s     On | %-16s   Off |                    0 |\n", g.Index, g.Name, strings.ToUpper(g.BusID[4:]))
+		fmt.Fprintf(&s, "[ -e /dev/nvidia%d ] && { printf '| %%3d  %-26s     On | %-16s   Off |                    0 |\\n' $i; i=$((i+1)); }\n", g.Minor, g.Name, "0000"+strings.ToUpper(g.BusID))
 	}
-	s.WriteString("+-----------------------------------------+------------------------+----------------------+\nEOF\n")
+	fmt.Fprintf(&s, "echo '%s'\n", line)
 	return s.String()
 }
 

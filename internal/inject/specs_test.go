@@ -1,0 +1,115 @@
+package inject
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/runc/libcontainer/specconv"
+)
+
+func writeSpecFile(t *testing.T, dir, name, content string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const jsonSpec = `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","containerEdits":{"env":["FROM=%s"]},
+ "devices":[{"name":"0","containerEdits":{"env":["DEV0=%s"]}},{"name":"%s","containerEdits":{"env":["X=1"]}}]}`
+
+const yamlSpec = `cdiVersion: 0.5.0
+kind: example.com/nic
+devices:
+- name: eth0
+  containerEdits:
+    env: ["NIC=eth0"]
+`
+
+func TestReadSpecDirs(t *testing.T) {
+	low, high := t.TempDir(), t.TempDir()
+	writeSpecFile(t, low, "a.json", strings.NewReplacer("%s", "low").Replace(jsonSpec))
+	writeSpecFile(t, high, "b.json", strings.NewReplacer("%s", "high").Replace(jsonSpec))
+	writeSpecFile(t, high, "nic.yaml", yamlSpec)
+	writeSpecFile(t, high, "ignored.txt", "not a spec")
+	writeSpecFile(t, high, "bad.json", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","bogus":1}`)
+
+	set, err := readSpecDirs([]string{low, high, filepath.Join(t.TempDir(), "missing")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		device string
+		want   []string // env entries in the container
+	}{
+		{"nvidia.com/gpu=0", []string{"FROM=high", "DEV0=high"}}, // later dir wins
+		{"nvidia.com/gpu=low", []string{"FROM=low", "X=1"}},      // only in the low dir
+		{"example.com/nic=eth0", []string{"NIC=eth0"}},           // YAML through the CDI library
+	}
+	for _, tt := range tests {
+		t.Run(tt.device, func(t *testing.T) {
+			spec := specconv.Example()
+			spec.Process.Env = nil
+			if err := set.inject(spec, []string{tt.device}); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(spec.Process.Env, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("env %v, want %v", spec.Process.Env, tt.want)
+			}
+		})
+	}
+	if err := set.errors[filepath.Join(high, "bad.json")]; err == nil || !strings.Contains(err.Error(), "bogus") {
+		t.Errorf("unknown field not reported: %v", err)
+	}
+	err = set.inject(specconv.Example(), []string{"nvidia.com/gpu=9"})
+	for _, want := range []string{"unresolvable CDI device nvidia.com/gpu=9", low, high, "bad.json"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %q", err, want)
+		}
+	}
+}
+
+func TestReadSpecDirsConflict(t *testing.T) {
+	dir := t.TempDir()
+	writeSpecFile(t, dir, "a.json", strings.NewReplacer("%s", "a").Replace(jsonSpec))
+	writeSpecFile(t, dir, "b.json", strings.NewReplacer("%s", "b").Replace(jsonSpec))
+	set, err := readSpecDirs([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.has("nvidia.com/gpu=0") {
+		t.Error("a device two specs of one dir define must be unusable")
+	}
+	if !set.has("nvidia.com/gpu=a") || !set.has("nvidia.com/gpu=b") {
+		t.Error("devices without conflict must stay usable")
+	}
+}
+
+func TestValidateSpecRejects(t *testing.T) {
+	tests := map[string]string{
+		"bad version":             `{"cdiVersion":"9.9.9","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"env":["A=1"]}}]}`,
+		"bad kind":                `{"cdiVersion":"0.5.0","kind":"gpu","devices":[{"name":"0","containerEdits":{"env":["A=1"]}}]}`,
+		"bad name":                `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"../0","containerEdits":{"env":["A=1"]}}]}`,
+		"empty device":            `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{}}]}`,
+		"mount without host path": `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"mounts":[{"hostPath":"","containerPath":"/x"}]}}]}`,
+		"no devices":              `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[]}`,
+		"truncated":               `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devi`,
+	}
+	for name, content := range tests {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeSpecFile(t, dir, "x.json", content)
+			set, err := readSpecDirs([]string{dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(set.devices) != 0 || len(set.errors) != 1 {
+				t.Errorf("spec accepted: devices %v errors %v", set.devices, set.errors)
+			}
+		})
+	}
+}
