@@ -13,8 +13,10 @@ DEPS := runc:runc busybox:busybox-static podman:podman dockerd:docker.io \
         containerd:containerd gcc:gcc ldconfig:libc-bin
 
 # Fuzz targets run for a short bounded time by `make test` (package:target).
-FUZZ_TIME ?= 10s
-FUZZ := ./internal/request:FuzzParse ./internal/oci:FuzzParseArgs ./internal/oci:FuzzParseSpec
+FUZZ_TIME ?= 5s
+FUZZ := ./internal/request:FuzzParse ./internal/oci:FuzzParseArgs ./internal/oci:FuzzLoadSpec \
+        ./internal/hook:FuzzParseCache ./internal/hook:FuzzInspectLibrary ./internal/gpu:FuzzParseLDCache \
+        ./internal/recipes:FuzzParseExpr ./internal/recipes:FuzzParseVersion
 
 .PHONY: all build test unit integration fuzz bench install uninstall deps demo lint clean
 

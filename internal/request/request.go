@@ -44,7 +44,7 @@ const (
 )
 
 // Capabilities nvbind knows, in a stable order.
-var Capabilities = []string{"compute", "compat32", "display", "graphics", "ngx", "utility", "video"}
+var Capabilities = []string{"compat32", "compute", "display", "graphics", "ngx", "utility", "video"}
 
 // baseCapabilities come with every GPU device of the spec (its common
 // edits); the others need a capability device.
@@ -213,12 +213,12 @@ func checkGPUID(id string) error {
 		return nil
 	case strings.HasPrefix(id, "GPU-") || strings.HasPrefix(id, "MIG-"):
 		for _, c := range id[4:] {
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '-' || c == '/') {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '-') {
 				return bad("a UUID has hex digits and dashes only")
 			}
 		}
-		if len(id) < 8 {
-			return bad("UUID too short")
+		if len(id) < 8 || id[len(id)-1] == '-' {
+			return bad("not a UUID")
 		}
 		return nil
 	}
@@ -246,7 +246,7 @@ func (r *Request) parseAnnotations(annotations map[string]string, kind string) e
 	for _, k := range keys {
 		v := annotations[k]
 		if len(v) > maxValueLen {
-			return fmt.Errorf("annotation %s is %d bytes long, more than %d", k, len(v), maxValueLen)
+			return fmt.Errorf("annotation %q is %d bytes long, more than %d", truncate(k), len(v), maxValueLen)
 		}
 		switch {
 		case strings.HasPrefix(k, AnnotationCDIPrefix):
@@ -256,24 +256,24 @@ func (r *Request) parseAnnotations(annotations map[string]string, kind string) e
 					continue
 				}
 				if !strings.Contains(item, "=") {
-					if err := checkName("annotation "+k, item); err != nil {
+					if err := checkName(fmt.Sprintf("annotation %q", k), item); err != nil {
 						return err
 					}
 					item = kind + "=" + item
 				}
-				if err := checkQualified("annotation "+k, item); err != nil {
+				if err := checkQualified(fmt.Sprintf("annotation %q", k), item); err != nil {
 					return err
 				}
 				r.addDevices([]string{item})
 			}
 		case k == AnnotationProfile:
-			if err := checkName("annotation "+k, v); err != nil {
+			if err := checkName(fmt.Sprintf("annotation %q", k), v); err != nil {
 				return err
 			}
 			r.Profile = v
 		case strings.HasPrefix(k, AnnotationProfileParams):
 			key := strings.TrimPrefix(k, AnnotationProfileParams)
-			if err := checkName("annotation "+k, key); err != nil {
+			if err := checkName(fmt.Sprintf("annotation %q", k), key); err != nil {
 				return err
 			}
 			if r.ProfileParams == nil {
@@ -290,7 +290,7 @@ func checkQualified(where, name string) error {
 		return fmt.Errorf("%s: CDI device %q is too long", where, truncate(name))
 	}
 	if _, _, _, err := parser.ParseQualifiedName(name); err != nil {
-		return fmt.Errorf("%s: invalid CDI device %q: %v", where, truncate(name), err)
+		return fmt.Errorf("%s: invalid CDI device %q: %s", where, truncate(name), truncate(err.Error()))
 	}
 	return nil
 }
@@ -320,15 +320,20 @@ func ParseCapabilities(value string) ([]string, error) {
 		return nil, fmt.Errorf("%s is too long", EnvCapabilities)
 	}
 	set := map[string]bool{}
+	all := false
 	for _, c := range strings.Split(v, ",") {
 		c = strings.TrimSpace(c)
 		if c == "all" {
-			return append([]string(nil), Capabilities...), nil
+			all = true
+			continue
 		}
 		if !known(c) {
 			return nil, fmt.Errorf("%s: unknown capability %q (known: all, %s)", EnvCapabilities, truncate(c), strings.Join(Capabilities, ", "))
 		}
 		set[c] = true
+	}
+	if all {
+		return append([]string(nil), Capabilities...), nil
 	}
 	out := make([]string, 0, len(set))
 	for _, c := range Capabilities {
