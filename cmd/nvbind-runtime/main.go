@@ -72,17 +72,17 @@ func prepare(args *oci.Args, cfg *config.Config, log *logrus.Logger) error {
 		log.Debugf("container %s: no GPU request", args.ContainerID)
 		return nil
 	}
-	spec, err := oci.ParseSpec(data)
+	doc, err := oci.ParseDocument(data)
 	if err != nil {
 		return fmt.Errorf("bundle %s: %w", args.Bundle, err)
 	}
-	if err := inject.Apply(spec, req, cfg, log); err != nil {
+	if err := inject.Apply(doc.Spec, req, cfg, log); err != nil {
 		return err
 	}
-	if err := oci.WriteSpec(args.Bundle, spec); err != nil {
+	if err := oci.WriteDocument(args.Bundle, doc); err != nil {
 		return err
 	}
-	log.Infof("container %s: injected %s (capabilities %s)", args.ContainerID,
+	log.Debugf("container %s: injected %s (capabilities %s)", args.ContainerID,
 		strings.Join(req.Devices, ","), strings.Join(req.Capabilities, ","))
 	return nil
 }

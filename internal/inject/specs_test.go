@@ -19,7 +19,7 @@ func writeSpecFile(t *testing.T, dir, name, content string) {
 	}
 }
 
-const jsonSpec = `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","containerEdits":{"env":["FROM=%s"]},
+const jsonSpecFixture = `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","containerEdits":{"env":["FROM=%s"]},
  "devices":[{"name":"0","containerEdits":{"env":["DEV0=%s"]}},{"name":"%s","containerEdits":{"env":["X=1"]}}]}`
 
 const yamlSpec = `cdiVersion: 0.5.0
@@ -32,8 +32,8 @@ devices:
 
 func TestReadSpecDirs(t *testing.T) {
 	low, high := t.TempDir(), t.TempDir()
-	writeSpecFile(t, low, "a.json", strings.NewReplacer("%s", "low").Replace(jsonSpec))
-	writeSpecFile(t, high, "b.json", strings.NewReplacer("%s", "high").Replace(jsonSpec))
+	writeSpecFile(t, low, "a.json", strings.NewReplacer("%s", "low").Replace(jsonSpecFixture))
+	writeSpecFile(t, high, "b.json", strings.NewReplacer("%s", "high").Replace(jsonSpecFixture))
 	writeSpecFile(t, high, "nic.yaml", yamlSpec)
 	writeSpecFile(t, high, "ignored.txt", "not a spec")
 	writeSpecFile(t, high, "bad.json", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","bogus":1}`)
@@ -75,8 +75,8 @@ func TestReadSpecDirs(t *testing.T) {
 
 func TestReadSpecDirsConflict(t *testing.T) {
 	dir := t.TempDir()
-	writeSpecFile(t, dir, "a.json", strings.NewReplacer("%s", "a").Replace(jsonSpec))
-	writeSpecFile(t, dir, "b.json", strings.NewReplacer("%s", "b").Replace(jsonSpec))
+	writeSpecFile(t, dir, "a.json", strings.NewReplacer("%s", "a").Replace(jsonSpecFixture))
+	writeSpecFile(t, dir, "b.json", strings.NewReplacer("%s", "b").Replace(jsonSpecFixture))
 	set, err := readSpecDirs([]string{dir})
 	if err != nil {
 		t.Fatal(err)
@@ -89,26 +89,37 @@ func TestReadSpecDirsConflict(t *testing.T) {
 	}
 }
 
+// A bad spec or device is never injected: the create fails naming it.
+// JSON devices are checked when first used, the rest when the spec is read.
 func TestValidateSpecRejects(t *testing.T) {
-	tests := map[string]string{
-		"bad version":             `{"cdiVersion":"9.9.9","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"env":["A=1"]}}]}`,
-		"bad kind":                `{"cdiVersion":"0.5.0","kind":"gpu","devices":[{"name":"0","containerEdits":{"env":["A=1"]}}]}`,
-		"bad name":                `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"../0","containerEdits":{"env":["A=1"]}}]}`,
-		"empty device":            `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{}}]}`,
-		"mount without host path": `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"mounts":[{"hostPath":"","containerPath":"/x"}]}}]}`,
-		"no devices":              `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[]}`,
-		"truncated":               `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devi`,
+	tests := []struct{ name, content, want string }{
+		{"bad version", `{"cdiVersion":"9.9.9","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"env":["A=1"]}}]}`, "invalid version"},
+		{"bad kind", `{"cdiVersion":"0.5.0","kind":"gpu","devices":[{"name":"0","containerEdits":{"env":["A=1"]}}]}`, "unresolvable"},
+		{"bad name", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"../0","containerEdits":{"env":["A=1"]}}]}`, `invalid class "../0"`},
+		{"empty device", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{}}]}`, `device "0" has no edits`},
+		{"null device edits", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":null}]}`, `device "0" has no edits`},
+		{"mount without host path", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"mounts":[{"hostPath":"","containerPath":"/x"}]}}]}`, "invalid mount"},
+		{"unknown edit field", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"bogus":1}}]}`, "bogus"},
+		{"version too low for content", `{"cdiVersion":"0.3.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"additionalGids":[5]}}]}`, "version must be at least"},
+		{"no devices", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[]}`, "no devices"},
+		{"truncated", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devi`, "unexpected EOF"},
 	}
-	for name, content := range tests {
-		t.Run(name, func(t *testing.T) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			writeSpecFile(t, dir, "x.json", content)
+			writeSpecFile(t, dir, "x.json", tt.content)
 			set, err := readSpecDirs([]string{dir})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(set.devices) != 0 || len(set.errors) != 1 {
-				t.Errorf("spec accepted: devices %v errors %v", set.devices, set.errors)
+			spec := specconv.Example()
+			before := strings.Join(spec.Process.Env, ",")
+			err = set.inject(spec, []string{"nvidia.com/gpu=0"})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err %v, want it to contain %q", err, tt.want)
+			}
+			if strings.Join(spec.Process.Env, ",") != before {
+				t.Error("a refused device changed the spec")
 			}
 		})
 	}

@@ -76,14 +76,19 @@ func FuzzLoadSpec(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, SpecFile), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		spec, err := LoadSpec(dir)
+		read, err := ReadSpec(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := ParseDocument(read)
 		probe, perr := ParseProbe(data)
 		if err != nil {
 			return
 		}
 		if perr != nil {
-			t.Fatalf("LoadSpec accepts what ParseProbe rejects: %v", perr)
+			t.Fatalf("ParseDocument accepts what ParseProbe rejects: %v", perr)
 		}
+		spec := doc.Spec
 		var env []string
 		if spec.Process != nil {
 			env = spec.Process.Env
@@ -94,18 +99,17 @@ func FuzzLoadSpec(f *testing.F) {
 		if !reflect.DeepEqual(probe.Annotations, spec.Annotations) {
 			t.Fatalf("probe annotations %v, spec annotations %v", probe.Annotations, spec.Annotations)
 		}
-		// What nvbind-runtime writes back (WriteSpec's encoding) loads
-		// again and is a fixed point: empty maps and lists may come back
-		// as absent ones, nothing else changes.
-		b1, err := json.Marshal(spec)
+		// What nvbind-runtime writes back (WriteDocument's encoding) loads
+		// again and is a fixed point.
+		b1, err := doc.Marshal()
 		if err != nil {
 			t.Fatalf("encoding a loaded spec: %v", err)
 		}
-		again, err := ParseSpec(b1)
+		again, err := ParseDocument(b1)
 		if err != nil {
 			t.Fatalf("reloading a written spec: %v", err)
 		}
-		if b2, _ := json.Marshal(again); string(b1) != string(b2) {
+		if b2, _ := again.Marshal(); string(b1) != string(b2) {
 			t.Fatalf("write and reload changed the spec:\n%s\n%s", b1, b2)
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/opencontainers/runc/libcontainer/specconv"
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func writeBundle(t *testing.T, data []byte, mode os.FileMode) string {
@@ -20,6 +21,19 @@ func writeBundle(t *testing.T, data []byte, mode os.FileMode) string {
 	return dir
 }
 
+func loadDocument(t *testing.T, bundle string) *Document {
+	t.Helper()
+	data, err := ReadSpec(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := ParseDocument(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
 func TestSpecRoundTrip(t *testing.T) {
 	want := specconv.Example()
 	want.Process.Env = append(want.Process.Env, "NVIDIA_VISIBLE_DEVICES=0")
@@ -27,20 +41,22 @@ func TestSpecRoundTrip(t *testing.T) {
 	data, _ := json.Marshal(want)
 	dir := writeBundle(t, data, 0o640)
 
-	got, err := LoadSpec(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
+	got := loadDocument(t, dir)
+	if !reflect.DeepEqual(got.Spec.Process, want.Process) || !reflect.DeepEqual(got.Spec.Mounts, want.Mounts) {
 		t.Fatalf("round trip changed the spec")
 	}
-	got.Hostname = "changed"
-	if err := WriteSpec(dir, got); err != nil {
+	got.Spec.Process.Env = append(got.Spec.Process.Env, "CHANGED=1")
+	if err := WriteDocument(dir, got); err != nil {
 		t.Fatal(err)
 	}
-	again, err := LoadSpec(dir)
-	if err != nil || again.Hostname != "changed" {
-		t.Fatalf("rewrite not read back: %v %q", err, again.Hostname)
+	var again rspec.Spec
+	raw, _ := os.ReadFile(filepath.Join(dir, SpecFile))
+	if err := json.Unmarshal(raw, &again); err != nil {
+		t.Fatal(err)
+	}
+	want.Process.Env = append(want.Process.Env, "CHANGED=1")
+	if !reflect.DeepEqual(&again, want) {
+		t.Fatalf("rewrite changed more than the env:\n%s", raw)
 	}
 	fi, _ := os.Stat(filepath.Join(dir, SpecFile))
 	if fi.Mode().Perm() != 0o640 {
@@ -72,14 +88,86 @@ func TestLoadSpecErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := writeBundle(t, []byte(tt.data), 0o600)
-			_, err := LoadSpec(dir)
+			_, err := ParseDocument([]byte(tt.data))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err %v, want %q", err, tt.want)
 			}
 		})
 	}
-	if _, err := LoadSpec(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no such file") {
+	if _, err := ReadSpec(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing config.json: %v", err)
+	}
+}
+
+func TestDocumentKeepsWhatItDoesNotEdit(t *testing.T) {
+	in := `{"ociVersion":"1.2.0","process":{"args":["sh"],"env":["A=1"],"cwd":"/","futureProcessKnob":7},
+"root":{"path":"rootfs"},"x-engine":{"keep":[1,2,3]},
+"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]},
+"namespaces":[{"type":"pid"}],"futureLinuxKnob":{"a":"b"}}}`
+	doc, err := ParseDocument([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Spec.Process.Env[0] != "A=1" || doc.Spec.Linux.Namespaces[0].Type != "pid" {
+		t.Fatalf("edited parts not decoded: %+v", doc.Spec)
+	}
+	doc.Spec.Process.Env = append(doc.Spec.Process.Env, "B=2")
+	doc.Spec.Linux.Devices = append(doc.Spec.Linux.Devices, rspec.LinuxDevice{Path: "/dev/nvidia0", Type: "c", Major: 195})
+	out, err := doc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, want string }{
+		{"unknown top-level key kept", `"x-engine":{"keep":[1,2,3]}`},
+		{"unknown linux key kept", `"futureLinuxKnob":{"a":"b"}`},
+		{"seccomp kept", `"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]`},
+		{"root kept", `"root":{"path":"rootfs"}`},
+		{"env edited", `"env":["A=1","B=2"]`},
+		{"device added", `"devices":[{"path":"/dev/nvidia0","type":"c","major":195,"minor":0}]`},
+	}
+	for _, tt := range tests {
+		if !strings.Contains(string(out), tt.want) {
+			t.Errorf("%s: %s not in %s", tt.name, tt.want, out)
+		}
+	}
+	for _, absent := range []string{`"mounts"`, `"hooks"`, `"annotations"`, `"resources"`} {
+		if strings.Contains(string(out), absent) {
+			t.Errorf("%s added although absent and empty: %s", absent, out)
+		}
+	}
+}
+
+// Keys match case-insensitively, as runc's encoding/json decode does, and
+// are written back under the name they had.
+func TestDocumentKeyCase(t *testing.T) {
+	doc, err := ParseDocument([]byte(`{"ociVersion":"1.2.0","Process":{"env":["A=1"]},"AnnotAtions":{"k":"v"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Spec.Process == nil || doc.Spec.Annotations["k"] != "v" {
+		t.Fatalf("case-variant keys not decoded: %+v", doc.Spec)
+	}
+	doc.Spec.Process.Env = append(doc.Spec.Process.Env, "B=2")
+	out, _ := doc.Marshal()
+	if !strings.Contains(string(out), `"Process":{`) || strings.Contains(string(out), `"process"`) {
+		t.Errorf("edited member not written back under its own key: %s", out)
+	}
+}
+
+func TestParseDocumentErrors(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"ociVersion":"1.2.0","process":{"env":"notalist"}}`: "process",
+		`{"ociVersion":"1.2.0","linux":[]}`:                   "linux",
+		`{"process":{}}`:                                      "no ociVersion",
+		`null`:                                                "not a JSON object",
+		`{"ociVersion":"1.2.0"`:                               "unexpected end of JSON input",
+	} {
+		if _, err := ParseDocument([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err %v, want %q", in, err, want)
+		}
 	}
 }
