@@ -139,11 +139,33 @@ func Parse(data []byte, cfg *Config) error {
 		var de *toml.DecodeError
 		if errors.As(err, &de) {
 			row, _ := de.Position()
+			if key := strings.Join(de.Key(), "."); key != "" {
+				return fmt.Errorf(":%d: %s: %s", row, key, typeMessage(de.Error()))
+			}
 			return fmt.Errorf(":%d: %s", row, de.Error())
 		}
 		return fmt.Errorf(": %w", err)
 	}
 	return cfg.Validate()
+}
+
+// typeMessage rewords go-toml's type errors, which name Go struct fields,
+// in terms of the file: "cannot decode TOML string into struct field
+// config.Runtime.Runtimes of type []string" becomes "a string is not a
+// valid value here (want []string)".
+func typeMessage(msg string) string {
+	var got, want string
+	if i := strings.Index(msg, "cannot decode TOML "); i >= 0 {
+		rest := msg[i+len("cannot decode TOML "):]
+		got, _, _ = strings.Cut(rest, " ")
+		if j := strings.LastIndex(rest, " of type "); j >= 0 {
+			want = rest[j+len(" of type "):]
+		}
+	}
+	if got == "" || want == "" {
+		return msg
+	}
+	return fmt.Sprintf("a %s is not a valid value here (want %s)", got, want)
 }
 
 // Validate checks values that TOML types cannot.

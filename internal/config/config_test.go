@@ -276,7 +276,7 @@ func TestLoadFileErrors(t *testing.T) {
 		{
 			name:     "wrong type",
 			data:     "[runtime]\nruntimes = \"runc\"\n",
-			wantPart: []string{":2: ", "Runtimes of type []string"},
+			wantPart: []string{":2: runtime.runtimes: a string is not a valid value here (want []string)"},
 		},
 		{
 			name: "bad log level",

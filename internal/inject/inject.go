@@ -33,7 +33,7 @@ func Apply(spec *rspec.Spec, req *request.Request, cfg *config.Config, log *logr
 			return err
 		}
 	}
-	dedupeHooks(spec)
+	dropRepeats(spec)
 	return nil
 }
 
@@ -163,11 +163,15 @@ func checkRequirements(req *request.Request, cfg *config.Config, log *logrus.Log
 	return gpu.CheckRequirements(req.Requirements, facts)
 }
 
-// dedupeHooks drops hooks that are exact repeats. An engine with its own
-// CDI support (Podman --device, Docker 25+, containerd enable_cdi) may have
-// injected the same devices already; CDI replaces nodes, mounts and env on
-// a second injection but appends hooks.
-func dedupeHooks(spec *rspec.Spec) {
+// dropRepeats drops hooks and device cgroup rules that are exact repeats.
+// An engine with its own CDI support (Podman --device, Docker 25+,
+// containerd enable_cdi) may have injected the same devices already; CDI
+// replaces nodes, mounts and env on a second injection but appends hooks
+// and cgroup rules.
+func dropRepeats(spec *rspec.Spec) {
+	if spec.Linux != nil && spec.Linux.Resources != nil {
+		spec.Linux.Resources.Devices = uniqueAllowRules(spec.Linux.Resources.Devices)
+	}
 	if spec.Hooks == nil {
 		return
 	}
@@ -197,4 +201,31 @@ func uniqueHooks(hooks []rspec.Hook) []rspec.Hook {
 		}
 	}
 	return out
+}
+
+// uniqueAllowRules drops an allow rule that repeats one before it with no
+// deny rule in between, so the rules still mean what they meant.
+func uniqueAllowRules(rules []rspec.LinuxDeviceCgroup) []rspec.LinuxDeviceCgroup {
+	out := rules[:0]
+	seen := map[string]bool{}
+	for _, r := range rules {
+		if !r.Allow {
+			clear(seen)
+			out = append(out, r)
+			continue
+		}
+		key := fmt.Sprintf("%s %v %v %s", r.Type, deref(r.Major), deref(r.Minor), r.Access)
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func deref(p *int64) any {
+	if p == nil {
+		return "*"
+	}
+	return *p
 }
