@@ -108,6 +108,14 @@ func cdiGenerate(args []string, stdout, stderr io.Writer) int {
 		return failTo(stderr, 1, "cdi generate: %v", err)
 	}
 	fmt.Fprintf(stdout, "wrote %s: driver %s, %d GPU(s) (via %s)\n", *output, inv.DriverVersion, len(inv.GPUs), inv.Source)
+	// What NVML knew and procfs does not (GPU memory) is kept for the
+	// runtime, which never loads NVML.
+	if inv.Source == gpu.SourceNVML && cfg.Driver.Inventory != "" {
+		if err := gpu.SaveInventory(cfg.Driver.Inventory, inv); err != nil {
+			return failTo(stderr, 1, "cdi generate: %v", err)
+		}
+		fmt.Fprintf(stdout, "wrote %s: GPU inventory for the runtime\n", cfg.Driver.Inventory)
+	}
 	return 0
 }
 

@@ -135,3 +135,44 @@ func TestCDIListReportsBrokenSpecs(t *testing.T) {
 		t.Errorf("exit %d out %q err %q", code, out, errs)
 	}
 }
+
+// fakeNVML stands in for NVML: what procfs sees plus the memory only NVML
+// knows.
+type fakeNVML struct{ root string }
+
+func (f fakeNVML) Inventory() (*gpu.Inventory, error) {
+	inv, err := gpu.Discover(gpu.DiscoverOptions{DriverRoot: f.root})
+	if err != nil {
+		return nil, err
+	}
+	for i := range inv.GPUs {
+		inv.GPUs[i].MemoryBytes = 80 << 30
+	}
+	return inv, nil
+}
+
+// With NVML, generate saves the GPU inventory the runtime's ollama profile
+// reads GPU memory from.
+func TestCDIGenerateSavesInventory(t *testing.T) {
+	root, _ := simRoot(t, 2)
+	inventory := filepath.Join(t.TempDir(), "run", "inventory.json")
+	cfg := os.Getenv("NVBIND_CONFIG")
+	data, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(data), "[driver]\n", "[driver]\ninventory = \""+inventory+"\"\n", 1)), 0o644)
+	saved := nvmlFor
+	nvmlFor = func(string) gpu.NVMLSource { return fakeNVML{root} }
+	defer func() { nvmlFor = saved }()
+
+	code, out, errs := gpuCLI(cdiCLI, "generate")
+	if code != 0 || !strings.Contains(out, "(via nvml)") || !strings.Contains(out, "wrote "+inventory+": GPU inventory for the runtime") {
+		t.Fatalf("generate: %d %q %q", code, out, errs)
+	}
+	inv, err := gpu.LoadInventory(inventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := gpu.DeviceMemory(inv, "nvidia.com/gpu", []string{"nvidia.com/gpu=all"})
+	if err != nil || len(mem) != 2 || mem[0] != 80<<30 {
+		t.Fatalf("inventory memory %v %v", mem, err)
+	}
+}

@@ -51,6 +51,9 @@ type CDI struct {
 // Driver locates the host's NVIDIA driver files.
 type Driver struct {
 	Root string `toml:"root"`
+	// Inventory is where `nvbind cdi generate` saves what NVML found (GPU
+	// memory), for the runtime, which never loads NVML.
+	Inventory string `toml:"inventory"`
 }
 
 // Hook locates nvbind-hook, which generated CDI specs call by absolute path.
@@ -90,7 +93,7 @@ func Default() *Config {
 			DefaultKind: "nvidia.com/gpu",
 			JITSpec:     "/var/run/cdi/nvidia.yaml",
 		},
-		Driver: Driver{Root: "/"},
+		Driver: Driver{Root: "/", Inventory: "/var/run/nvbind/inventory.json"},
 		Hook:   Hook{Path: "/usr/local/bin/nvbind-hook"},
 	}
 }

@@ -1,7 +1,6 @@
 package profiles
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -14,7 +13,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	cdispec "tags.cncf.io/container-device-interface/specs-go"
 
-	"github.com/nvbind/nvbind/internal/config"
+	"github.com/nvbind/nvbind/internal/gpu"
 )
 
 // ParamAnnotationPrefix starts a parameter annotation:
@@ -25,12 +24,10 @@ const ParamAnnotationPrefix = "nvbind.io/profile."
 var validCapabilities = []string{"compat32", "compute", "display", "graphics", "ngx", "utility", "video"}
 
 // gpuMemory returns the framebuffer bytes of each GPU among devices
-// (qualified CDI names). It must not use NVML: it runs on the runtime's hot
-// path. internal/gpu provides it; until it does, memory is unknown and the
-// gpu-memory parameter is the only source.
-var gpuMemory = func(cfg *config.Config, devices []string) ([]uint64, error) {
-	return nil, errors.New("no GPU memory inventory available")
-}
+// (qualified CDI names) without NVML: it runs on the runtime's hot path and
+// reads the inventory `nvbind cdi generate` saved. A variable so tests can
+// stand in for it.
+var gpuMemory = gpu.DeviceMemoryFor
 
 // Target is what the container gets besides the profile.
 type Target struct {

@@ -192,6 +192,8 @@ type SimRoot struct {
 	UUIDs   []string
 	// JITSpec is the config's cdi.jit-spec ("" turns just-in-time specs off).
 	JITSpec string
+	// Inventory is the config's driver.inventory ("" for none).
+	Inventory string
 }
 
 // newSimRoot makes a simulated driver root with n GPUs, a CDI spec for them
@@ -292,10 +294,11 @@ jit-spec = %q
 
 [driver]
 root = %q
+inventory = %q
 
 [hook]
 path = %q
-`, s.LogFile(), s.SpecDir, s.JITSpec, s.Dir, bins.Hook)
+`, s.LogFile(), s.SpecDir, s.JITSpec, s.Dir, s.Inventory, bins.Hook)
 	if err := os.WriteFile(s.Config, []byte(cfg+extra), 0o644); err != nil {
 		t.Fatal(err)
 	}

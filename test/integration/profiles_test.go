@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nvbind/nvbind/internal/gpu"
 )
 
 // capabilityLibs are the fake driver libraries the capability-* devices of
@@ -436,4 +438,32 @@ func TestProfileCLI(t *testing.T) {
 	if bad.Code == 0 || !strings.Contains(bad.Stderr, `parameter precision: "fp8" is not one of fp16, q8, q4, auto`) || bad.Stdout != "" {
 		t.Errorf("bad parameter: %s", bad)
 	}
+}
+
+// Without a gpu-memory parameter the ollama profile takes GPU memory from
+// the inventory `nvbind cdi generate` saved (the runtime never loads NVML).
+func TestProfileOllamaUsesInventory(t *testing.T) {
+	requireRoot(t)
+	s := newSimRoot(t, 1)
+	s.Inventory = filepath.Join(t.TempDir(), "inventory.json")
+	s.WriteConfig(t, "")
+	inv := &gpu.Inventory{Source: gpu.SourceNVML, DriverVersion: "580.95.05",
+		GPUs: []gpu.GPU{{Index: 0, UUID: s.UUIDs[0], MemoryBytes: 24 << 30}}}
+	if err := gpu.SaveInventory(s.Inventory, inv); err != nil {
+		t.Fatal(err)
+	}
+	b := newBundle(t, "true")
+	b.SetEnv("NVIDIA_VISIBLE_DEVICES=0")
+	b.Spec.Annotations = map[string]string{"nvbind.io/profile": "ollama", "nvbind.io/profile.model": "llama3.1:70b"}
+	b.Save(t)
+	before := b.ReadConfig(t)
+	res := runContainer(t, s, b)
+	if res.Code != 1 || !strings.Contains(res.Stderr, "24.0 GiB") || !strings.Contains(res.Stderr, "GPU inventory") {
+		t.Fatalf("a 70B model on one 24 GiB GPU must be refused naming the inventory's 24.0 GiB: %s", res)
+	}
+	if string(b.ReadConfig(t)) != string(before) {
+		t.Error("config.json changed")
+	}
+	p, _ := runProfile(t, s, "ollama", map[string]string{"model": "llama3.1:8b"})
+	checkEnv(t, p, map[string]string{"OLLAMA_NUM_PARALLEL": "4", "OLLAMA_KV_CACHE_TYPE": "f16"})
 }
