@@ -60,6 +60,10 @@ func prepare(args *oci.Args, cfg *config.Config, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
+	if !oci.MayRequest(data) {
+		log.Debugf("container %s: no GPU request", args.ContainerID)
+		return nil
+	}
 	probe, err := oci.ParseProbe(data)
 	if err != nil {
 		return fmt.Errorf("bundle %s: %w", args.Bundle, err)

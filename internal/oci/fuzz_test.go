@@ -76,6 +76,10 @@ func FuzzLoadSpec(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, SpecFile), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
+		// The cheap pre-check never hides a request the probe would see.
+		if probe, err := ParseProbe(data); err == nil && asksForGPU(probe) && !MayRequest(data) {
+			t.Fatalf("MayRequest misses a request: %q", data)
+		}
 		read, err := ReadSpec(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -113,4 +117,19 @@ func FuzzLoadSpec(f *testing.F) {
 			t.Fatalf("write and reload changed the spec:\n%s\n%s", b1, b2)
 		}
 	})
+}
+
+// asksForGPU reports whether a probe holds anything internal/request reads.
+func asksForGPU(p *Probe) bool {
+	for _, e := range p.Env() {
+		if strings.HasPrefix(e, "NVIDIA_VISIBLE_DEVICES=") || strings.HasPrefix(e, "NVBIND_PROFILE=") {
+			return true
+		}
+	}
+	for k := range p.Annotations {
+		if strings.HasPrefix(k, "cdi.k8s.io/") || strings.HasPrefix(k, "nvbind.io/") {
+			return true
+		}
+	}
+	return false
 }

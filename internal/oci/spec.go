@@ -61,6 +61,28 @@ func ReadSpec(bundle string) ([]byte, error) {
 	return data, nil
 }
 
+// requestMarkers are strings one of which any GPU request contains: the
+// env names and annotation prefixes internal/request reads.
+var requestMarkers = [][]byte{
+	[]byte("NVIDIA_VISIBLE_DEVICES"), []byte("NVBIND_PROFILE"), []byte("cdi.k8s.io"), []byte("nvbind.io"),
+}
+
+// MayRequest reports whether a spec can hold a GPU request, without
+// decoding it: a request needs one of the markers literally, unless the
+// JSON spells letters as \u escapes. Most containers ask for no GPU, and
+// this keeps their create as cheap as any other passed-through call.
+func MayRequest(data []byte) bool {
+	if bytes.Contains(data, []byte(`\u`)) {
+		return true
+	}
+	for _, m := range requestMarkers {
+		if bytes.Contains(data, m) {
+			return true
+		}
+	}
+	return false
+}
+
 // ParseProbe decodes the request-bearing parts of a spec. It rejects
 // anything that is not a complete JSON object, so a truncated config.json
 // is reported before any work is done.

@@ -171,3 +171,23 @@ func TestParseDocumentErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestMayRequest(t *testing.T) {
+	tests := []struct {
+		spec string
+		want bool
+	}{
+		{`{"process":{"env":["PATH=/bin","TERM=xterm"]}}`, false},
+		{`{"process":{"env":["NVIDIA_VISIBLE_DEVICES=0"]}}`, true},
+		{`{"process":{"env":["NVBIND_PROFILE=ml"]}}`, true},
+		{`{"annotations":{"cdi.k8s.io\/x":"nvidia.com/gpu=0"}}`, true},
+		{`{"annotations":{"nvbind.io/profile":"ml"}}`, true},
+		// Letters spelled as \u escapes: decode to be sure.
+		{`{"process":{"env":["\u004eVIDIA_VISIBLE_DEVICES=0"]}}`, true},
+	}
+	for _, tt := range tests {
+		if got := MayRequest([]byte(tt.spec)); got != tt.want {
+			t.Errorf("MayRequest(%s) = %v, want %v", tt.spec, got, tt.want)
+		}
+	}
+}
