@@ -8,6 +8,7 @@ package request
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"tags.cncf.io/container-device-interface/pkg/parser"
@@ -290,7 +291,7 @@ func checkQualified(where, name string) error {
 		return fmt.Errorf("%s: CDI device %q is too long", where, truncate(name))
 	}
 	if _, _, _, err := parser.ParseQualifiedName(name); err != nil {
-		return fmt.Errorf("%s: invalid CDI device %q: %s", where, truncate(name), truncate(err.Error()))
+		return fmt.Errorf("%s: invalid CDI device %q: %s", where, truncate(name), truncate(printable(err.Error())))
 	}
 	return nil
 }
@@ -382,6 +383,13 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// printable escapes control characters, so that a message quoting
+// untrusted input stays one line.
+func printable(s string) string {
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 // truncate keeps error messages one readable line.
