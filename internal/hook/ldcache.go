@@ -132,8 +132,8 @@ func parseCache(data []byte) ([]cacheEntry, error) {
 		}
 		if isHwcapExtension(ent.HWCap) {
 			idx := uint32(ent.HWCap)
-			if int(idx) >= len(hwcaps) {
-				continue // the loader ignores it too
+			if int(idx) >= len(hwcaps) || hwcaps[idx] == "" {
+				continue // no such subdirectory: the loader cannot use it either
 			}
 			ent.Hwcaps = hwcaps[idx]
 		}
