@@ -52,7 +52,7 @@ func cdiGenerate(args []string, stdout, stderr io.Writer) int {
 	output := fs.String("output", defaultSpecPath(cfg), "spec file to write atomically ('-' for stdout)")
 	format := fs.String("format", "", "yaml or json (default: from the output's extension, else yaml)")
 	names := fs.String("device-name-strategy", "index,uuid", "device names: index, uuid or both (comma-separated)")
-	hookPath := fs.String("hook-path", cfg.Hook.Path, "absolute path of nvbind-hook on the host")
+	hookPath := fs.String("hook-path", cfg.HookPath(), "absolute path of nvbind-hook on the host")
 	noNVML := fs.Bool("no-nvml", false, "discover through /proc only, never load NVML")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

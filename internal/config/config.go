@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -58,7 +59,29 @@ type Driver struct {
 
 // Hook locates nvbind-hook, which generated CDI specs call by absolute path.
 type Hook struct {
+	// Path "" means the nvbind-hook installed beside the running binary
+	// (see HookPath).
 	Path string `toml:"path"`
+}
+
+// fallbackHookPath is used when no nvbind-hook sits beside the binary.
+const fallbackHookPath = "/usr/local/bin/nvbind-hook"
+
+// HookPath is the nvbind-hook that generated specs call: hook.path when
+// set, else the nvbind-hook beside this executable (nvbind and
+// nvbind-runtime are installed together with it, wherever PREFIX put them),
+// else /usr/local/bin/nvbind-hook.
+func (c *Config) HookPath() string {
+	if c.Hook.Path != "" {
+		return c.Hook.Path
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "nvbind-hook")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return fallbackHookPath
 }
 
 // Profile is a user-defined or overridden workload profile.
@@ -94,7 +117,7 @@ func Default() *Config {
 			JITSpec:     "/var/run/cdi/nvidia.yaml",
 		},
 		Driver: Driver{Root: "/", Inventory: "/var/run/nvbind/inventory.json"},
-		Hook:   Hook{Path: "/usr/local/bin/nvbind-hook"},
+		Hook:   Hook{},
 	}
 }
 

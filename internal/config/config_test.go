@@ -383,3 +383,16 @@ func TestPath(t *testing.T) {
 		t.Errorf("Path() with %s set = %q, want /tmp/nvbind.toml", config.EnvPath, got)
 	}
 }
+
+func TestHookPath(t *testing.T) {
+	c := config.Default()
+	c.Hook.Path = "/opt/nvbind/nvbind-hook"
+	if got := c.HookPath(); got != "/opt/nvbind/nvbind-hook" {
+		t.Errorf("configured path: got %q", got)
+	}
+	c.Hook.Path = ""
+	// The test binary has no nvbind-hook beside it.
+	if got := c.HookPath(); got != "/usr/local/bin/nvbind-hook" {
+		t.Errorf("fallback: got %q", got)
+	}
+}

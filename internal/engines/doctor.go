@@ -455,7 +455,7 @@ func (d *doctor) binaries() {
 	for _, b := range []struct{ name, path, why, fix string }{
 		{"nvbind-runtime", d.opts.RuntimePath, "engines run it for --runtime nvbind",
 			"install nvbind-runtime beside nvbind or in /usr/local/bin"},
-		{"nvbind-hook", cfg.Hook.Path, "the hooks of nvbind's CDI specs run it",
+		{"nvbind-hook", cfg.HookPath(), "the hooks of nvbind's CDI specs run it",
 			"install nvbind-hook there, or set hook.path in " + config.DefaultPath + " and run nvbind cdi generate"},
 	} {
 		if b.path == "" {

@@ -94,7 +94,7 @@ func loadSpecs(cfg *config.Config, req *request.Request, log *logrus.Logger) (*s
 	log.Infof("writing just-in-time CDI spec %s: %s", cfg.CDI.JITSpec, why)
 	// JSON content (valid YAML too, whatever the file's name) keeps the
 	// next create on the fast decoder.
-	opts := gpu.GenerateOptions{DriverRoot: cfg.Driver.Root, HookPath: cfg.Hook.Path, Format: "json"}
+	opts := gpu.GenerateOptions{DriverRoot: cfg.Driver.Root, HookPath: cfg.HookPath(), Format: "json"}
 	if err := gpu.WriteJITSpec(cfg.CDI.JITSpec, opts); err != nil {
 		if errors.Is(err, gpu.ErrNoDriver) {
 			// Nothing to generate from: the request is reported as unmet.

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,5 +117,23 @@ func TestRequirementsUnmet(t *testing.T) {
 	b.Save(t)
 	if res := runContainer(t, s, b); res.Code != 0 {
 		t.Fatalf("NVIDIA_DISABLE_REQUIRE did not switch the check off: %s", res)
+	}
+}
+
+// With hook.path unset, specs call the nvbind-hook installed beside the
+// nvbind binaries (make install puts the three together).
+func TestGeneratedSpecCallsHookBesideBinaries(t *testing.T) {
+	requireRoot(t)
+	s := newGeneratedSimRoot(t, 1)
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[driver]\nroot = %q\n", s.Dir)), 0o644)
+	out := filepath.Join(t.TempDir(), "nvidia.yaml")
+	res := runCmd(t, []string{"NVBIND_CONFIG=" + cfg}, bins.CLI, "cdi", "generate", "--no-nvml", "--output", out)
+	if res.Code != 0 {
+		t.Fatalf("generate: %s", res)
+	}
+	spec, _ := os.ReadFile(out)
+	if !strings.Contains(string(spec), "path: "+bins.Hook+"\n") {
+		t.Errorf("spec does not call %s:\n%s", bins.Hook, spec)
 	}
 }
