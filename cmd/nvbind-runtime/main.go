@@ -64,21 +64,21 @@ func prepare(args *oci.Args, cfg *config.Config, log *logrus.Logger) error {
 		log.Debugf("container %s: no GPU request", args.ContainerID)
 		return nil
 	}
-	probe, err := oci.ParseProbe(data)
+	doc, err := oci.ParseDocument(data)
 	if err != nil {
 		return fmt.Errorf("bundle %s: %w", args.Bundle, err)
 	}
-	req, err := request.Parse(probe.Env(), probe.Annotations, cfg.CDI.DefaultKind)
+	var env []string
+	if doc.Spec.Process != nil {
+		env = doc.Spec.Process.Env
+	}
+	req, err := request.Parse(env, doc.Spec.Annotations, cfg.CDI.DefaultKind)
 	if err != nil {
 		return err
 	}
 	if req == nil {
 		log.Debugf("container %s: no GPU request", args.ContainerID)
 		return nil
-	}
-	doc, err := oci.ParseDocument(data)
-	if err != nil {
-		return fmt.Errorf("bundle %s: %w", args.Bundle, err)
 	}
 	if err := inject.Apply(doc.Spec, req, cfg, log); err != nil {
 		return err

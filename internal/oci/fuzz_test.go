@@ -59,8 +59,8 @@ func FuzzParseArgs(f *testing.F) {
 // FuzzLoadSpec: config.json is written by whoever made the bundle. Loading
 // it must never panic; what loads must survive the write nvbind-runtime
 // does (checked in memory: an fsync per input would starve the fuzzer),
-// and the cheap probe of the no-request path must see the same request as
-// the full decode.
+// what it decodes must be what runc would read (runcView: encoding/json into
+// runtime-spec types), and MayRequest must never hide a request.
 func FuzzLoadSpec(f *testing.F) {
 	example := specconv.Example()
 	example.Process.Env = append(example.Process.Env, "NVIDIA_VISIBLE_DEVICES=0")
@@ -76,8 +76,8 @@ func FuzzLoadSpec(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, SpecFile), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		// The cheap pre-check never hides a request the probe would see.
-		if probe, err := ParseProbe(data); err == nil && asksForGPU(probe) && !MayRequest(data) {
+		// The cheap pre-check never hides a request runc's view holds.
+		if probe, err := parseRuncView(data); err == nil && asksForGPU(probe) && !MayRequest(data) {
 			t.Fatalf("MayRequest misses a request: %q", data)
 		}
 		read, err := ReadSpec(dir)
@@ -85,23 +85,23 @@ func FuzzLoadSpec(f *testing.F) {
 			t.Fatal(err)
 		}
 		doc, err := ParseDocument(read)
-		probe, perr := ParseProbe(data)
+		probe, perr := parseRuncView(data)
 		if err != nil {
 			return
 		}
 		if perr != nil {
-			t.Fatalf("ParseDocument accepts what ParseProbe rejects: %v", perr)
+			t.Fatalf("ParseDocument accepts what runc's decoding rejects: %v", perr)
 		}
 		spec := doc.Spec
 		var env []string
 		if spec.Process != nil {
 			env = spec.Process.Env
 		}
-		if !reflect.DeepEqual(probe.Env(), env) {
-			t.Fatalf("probe env %q, spec env %q", probe.Env(), env)
+		if !reflect.DeepEqual(probe.env(), env) {
+			t.Fatalf("runc sees env %q, nvbind %q", probe.env(), env)
 		}
 		if !reflect.DeepEqual(probe.Annotations, spec.Annotations) {
-			t.Fatalf("probe annotations %v, spec annotations %v", probe.Annotations, spec.Annotations)
+			t.Fatalf("runc sees annotations %v, nvbind %v", probe.Annotations, spec.Annotations)
 		}
 		// What nvbind-runtime writes back (WriteDocument's encoding) loads
 		// again and is a fixed point.
@@ -119,9 +119,34 @@ func FuzzLoadSpec(f *testing.F) {
 	})
 }
 
-// asksForGPU reports whether a probe holds anything internal/request reads.
-func asksForGPU(p *Probe) bool {
-	for _, e := range p.Env() {
+// runcView is what runc reads of the request-bearing parts: encoding/json
+// into structs, keys matched case-insensitively, repeats merged.
+type runcView struct {
+	Process *struct {
+		Env []string `json:"env"`
+	} `json:"process"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+func parseRuncView(data []byte) (*runcView, error) {
+	var v runcView
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+func (v *runcView) env() []string {
+	if v.Process == nil {
+		return nil
+	}
+	return v.Process.Env
+}
+
+// asksForGPU reports whether runc's view holds anything internal/request
+// reads.
+func asksForGPU(p *runcView) bool {
+	for _, e := range p.env() {
 		if strings.HasPrefix(e, "NVIDIA_VISIBLE_DEVICES=") || strings.HasPrefix(e, "NVBIND_PROFILE=") {
 			return true
 		}

@@ -22,23 +22,6 @@ const SpecFile = "config.json"
 // maxSpecSize bounds what nvbind reads; real specs are a few KiB.
 const maxSpecSize = 16 << 20
 
-// Probe holds the only parts of a spec a GPU request can come from. Decoding
-// just these keeps the no-request path cheap.
-type Probe struct {
-	Process *struct {
-		Env []string `json:"env"`
-	} `json:"process"`
-	Annotations map[string]string `json:"annotations"`
-}
-
-// Env returns the process environment, nil when the spec has no process.
-func (p *Probe) Env() []string {
-	if p.Process == nil {
-		return nil
-	}
-	return p.Process.Env
-}
-
 // ReadSpec reads the bundle's config.json.
 func ReadSpec(bundle string) ([]byte, error) {
 	path := filepath.Join(bundle, SpecFile)
@@ -81,17 +64,6 @@ func MayRequest(data []byte) bool {
 		}
 	}
 	return false
-}
-
-// ParseProbe decodes the request-bearing parts of a spec. It rejects
-// anything that is not a complete JSON object, so a truncated config.json
-// is reported before any work is done.
-func ParseProbe(data []byte) (*Probe, error) {
-	var p Probe
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("invalid %s: %w", SpecFile, err)
-	}
-	return &p, nil
 }
 
 // Document is a config.json opened for editing. Only what nvbind edits or

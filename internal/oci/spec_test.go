@@ -67,12 +67,9 @@ func TestSpecRoundTrip(t *testing.T) {
 		t.Errorf("temp files left behind: %v", entries)
 	}
 
-	p, err := ParseProbe(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if env := p.Env(); env[len(env)-1] != "NVIDIA_VISIBLE_DEVICES=0" || p.Annotations["cdi.k8s.io/x"] == "" {
-		t.Errorf("probe missed the request: %v %v", env, p.Annotations)
+	doc := loadDocument(t, dir)
+	if env := doc.Spec.Process.Env; env[len(env)-2] != "NVIDIA_VISIBLE_DEVICES=0" || doc.Spec.Annotations["cdi.k8s.io/x"] == "" {
+		t.Errorf("document missed the request: %v %v", env, doc.Spec.Annotations)
 	}
 }
 
