@@ -32,11 +32,7 @@ func bundleCmd(args []string, stdout, stderr io.Writer) int {
 	repoPath := fs.String("repo-path", "", "argocd: directory of the bundle in that repository")
 	var sets setFlags
 	fs.Var(&sets, "set", "override a value: component:path=value (repeatable), e.g. gpu-operator:driver.version=580.95.05")
-	pos, code, done := parseCmdFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
-	if code, bad := rejectPositional(fs.Name(), pos, stderr); bad {
+	if code, done := parseCmdFlagsOnly(fs, args, stdout, stderr); done {
 		return code
 	}
 	if *recipeFile == "" || *out == "" {

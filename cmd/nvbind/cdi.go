@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -47,24 +46,17 @@ func cdiGenerate(args []string, stdout, stderr io.Writer) int {
 		return failTo(stderr, 1, "cdi generate: %v", err)
 	}
 	fs := flag.NewFlagSet("nvbind cdi generate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	root := fs.String("driver-root", cfg.Driver.Root, "where the NVIDIA driver is installed")
+	var disc discoveryFlags
+	disc.register(fs, cfg.Driver.Root)
 	output := fs.String("output", defaultSpecPath(cfg), "spec file to write atomically ('-' for stdout)")
 	format := fs.String("format", "", "yaml or json (default: from the output's extension, else yaml)")
 	names := fs.String("device-name-strategy", "index,uuid", "device names: index, uuid or both (comma-separated)")
 	hookPath := fs.String("hook-path", cfg.HookPath(), "absolute path of nvbind-hook on the host")
-	noNVML := fs.Bool("no-nvml", false, "discover through /proc only, never load NVML")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		return failTo(stderr, 2, "cdi generate: unexpected argument %q", fs.Arg(0))
+	if code, done := parseStdFlags(fs, args, stderr); done {
+		return code
 	}
 	opts := gpu.GenerateOptions{
-		DriverRoot: *root,
+		DriverRoot: disc.root,
 		HookPath:   *hookPath,
 		Format:     *format,
 		Generator:  "nvbind " + version,
@@ -93,9 +85,7 @@ func cdiGenerate(args []string, stdout, stderr io.Writer) int {
 	if *output != "-" && !strings.HasSuffix(*output, ".yaml") && !strings.HasSuffix(*output, ".json") {
 		return failTo(stderr, 2, "cdi generate: --output %q must end in .yaml or .json (CDI reads no other files)", *output)
 	}
-	if !*noNVML {
-		opts.NVML = nvmlFor(*root)
-	}
+	opts.NVML = disc.nvml()
 	data, inv, err := gpu.Generate(opts)
 	if err != nil {
 		return failTo(stderr, 1, "cdi generate: %v", err)
@@ -125,17 +115,10 @@ func cdiList(args []string, stdout, stderr io.Writer) int {
 		return failTo(stderr, 1, "cdi list: %v", err)
 	}
 	fs := flag.NewFlagSet("nvbind cdi list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var dirs stringList
 	fs.Var(&dirs, "spec-dir", "CDI spec directory (repeatable; default: cdi.spec-dirs from the config)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		return failTo(stderr, 2, "cdi list: unexpected argument %q", fs.Arg(0))
+	if code, done := parseStdFlags(fs, args, stderr); done {
+		return code
 	}
 	if len(dirs) == 0 {
 		dirs = cfg.CDI.SpecDirs

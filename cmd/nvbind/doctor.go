@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,17 +25,10 @@ func runDoctor(args []string) int {
 
 func doctorCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("nvbind doctor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the checks as JSON")
 	driverRoot := fs.String("driver-root", "", "driver root to check (default: driver.root from the config, /)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		return failTo(stderr, 2, "doctor: unexpected argument %q", fs.Arg(0))
+	if code, done := parseStdFlags(fs, args, stderr); done {
+		return code
 	}
 	cfg, cfgErr := config.Load()
 	if cfgErr != nil {
@@ -51,9 +42,7 @@ func doctorCmd(args []string, stdout, stderr io.Writer) int {
 		RuntimePath: defaultRuntimePath(),
 	})
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(report); err != nil {
+		if err := writeJSON(stdout, report); err != nil {
 			return failTo(stderr, 1, "doctor: %v", err)
 		}
 	} else {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,24 +35,13 @@ func infoCmd(args []string, stdout, stderr io.Writer) int {
 		return failTo(stderr, 1, "info: %v", err)
 	}
 	fs := flag.NewFlagSet("nvbind info", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print as JSON")
-	root := fs.String("driver-root", cfg.Driver.Root, "where the NVIDIA driver is installed")
-	noNVML := fs.Bool("no-nvml", false, "discover through /proc only, never load NVML")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	var disc discoveryFlags
+	disc.register(fs, cfg.Driver.Root)
+	if code, done := parseStdFlags(fs, args, stderr); done {
+		return code
 	}
-	if fs.NArg() > 0 {
-		return failTo(stderr, 2, "info: unexpected argument %q", fs.Arg(0))
-	}
-	opts := gpu.DiscoverOptions{DriverRoot: *root}
-	if !*noNVML {
-		opts.NVML = nvmlFor(*root)
-	}
-	inv, err := gpu.Discover(opts)
+	inv, err := gpu.Discover(gpu.DiscoverOptions{DriverRoot: disc.root, NVML: disc.nvml()})
 	if err != nil {
 		return failTo(stderr, 1, "info: %v", err)
 	}
@@ -67,9 +54,7 @@ func infoCmd(args []string, stdout, stderr io.Writer) int {
 		r.RuntimeError = err.Error()
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
+		if err := writeJSON(stdout, r); err != nil {
 			return failTo(stderr, 1, "info: %v", err)
 		}
 		return 0

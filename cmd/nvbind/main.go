@@ -61,6 +61,5 @@ func usage() {
 
 // fail prints one error line and returns the exit code to use.
 func fail(code int, format string, a ...any) int {
-	fmt.Fprintf(os.Stderr, "nvbind: "+format+"\n", a...)
-	return code
+	return failTo(os.Stderr, code, format, a...)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -116,9 +115,7 @@ func loadCatalog() (*profiles.Catalog, int) {
 }
 
 func printJSON(v any) int {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil && !errors.Is(err, os.ErrClosed) {
+	if err := writeJSON(os.Stdout, v); err != nil && !errors.Is(err, os.ErrClosed) {
 		return fail(1, "write: %v", err)
 	}
 	return 0

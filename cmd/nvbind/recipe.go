@@ -1,14 +1,12 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
-	"github.com/nvbind/nvbind/internal/atomicfile"
 	"github.com/nvbind/nvbind/internal/recipes"
 )
 
@@ -49,36 +47,6 @@ func recipeCmd(args []string, stdout, stderr io.Writer) int {
 	return failTo(stderr, 2, "recipe: unknown command %q (valid: render, explain, validate, diff)", args[0])
 }
 
-// flagSet is a FlagSet that reports errors as one line through
-// parseCmdFlags.
-func flagSet(name string) *flag.FlagSet {
-	return flag.NewFlagSet(name, flag.ContinueOnError)
-}
-
-// parseCmdFlags parses flags that may come before, between or after the
-// positional arguments, and returns the positional ones. done is true when
-// the caller should return code (help shown, or a flag error).
-func parseCmdFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (pos []string, code int, done bool) {
-	fs.SetOutput(io.Discard)
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(stdout)
-				fmt.Fprintf(stdout, "usage of nvbind %s:\n", fs.Name())
-				fs.PrintDefaults()
-				return nil, 0, true
-			}
-			return nil, failTo(stderr, 2, "%s: %v", fs.Name(), err), true
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, 0, false
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
-
 // criteriaFlags are the criteria flags render and explain share.
 type criteriaFlags struct {
 	q    recipes.Query
@@ -106,47 +74,23 @@ func (f *criteriaFlags) resolve(name string, stderr io.Writer) (*recipes.Resolut
 	return res, 0
 }
 
-// writeFileOrStdout writes data to file atomically, or to stdout when file is "".
-func writeFileOrStdout(file string, data []byte, stdout io.Writer) error {
-	if file == "" {
-		_, err := stdout.Write(data)
-		return err
-	}
-	return atomicfile.Write(file, data, 0o644)
-}
-
-func rejectPositional(name string, pos []string, stderr io.Writer) (int, bool) {
-	if len(pos) > 0 {
-		return failTo(stderr, 2, "%s: unexpected argument %q", name, pos[0]), true
-	}
-	return 0, false
-}
-
 func recipeRender(args []string, stdout, stderr io.Writer) int {
 	fs := flagSet("recipe render")
 	var qf criteriaFlags
 	qf.register(fs)
-	format := fs.String("format", "yaml", "output format: yaml or json")
-	out := fs.String("o", "", "write the recipe to this file instead of stdout")
-	pos, code, done := parseCmdFlags(fs, args, stdout, stderr)
-	if done {
+	var doc docOutput
+	doc.register(fs, "recipe")
+	if code, done := parseCmdFlagsOnly(fs, args, stdout, stderr); done {
 		return code
 	}
-	if code, bad := rejectPositional(fs.Name(), pos, stderr); bad {
-		return code
-	}
-	if *format != "yaml" && *format != "json" {
-		return failTo(stderr, 2, "recipe render: --format %q: want yaml or json", *format)
+	if err := doc.check(); err != nil {
+		return failTo(stderr, 2, "recipe render: %v", err)
 	}
 	res, code := qf.resolve("recipe render", stderr)
 	if res == nil {
 		return code
 	}
-	data, err := recipes.Encode(res.Recipe, recipes.Format(*format))
-	if err != nil {
-		return failTo(stderr, 1, "recipe render: %v", err)
-	}
-	if err := writeFileOrStdout(*out, data, stdout); err != nil {
+	if err := doc.write(res.Recipe, stdout); err != nil {
 		return failTo(stderr, 1, "recipe render: %v", err)
 	}
 	return 0
@@ -157,11 +101,7 @@ func recipeExplain(args []string, stdout, stderr io.Writer) int {
 	var qf criteriaFlags
 	qf.register(fs)
 	path := fs.String("path", "", "explain only this value and what is under it, e.g. components.gpu-operator.values.driver.version")
-	pos, code, done := parseCmdFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
-	if code, bad := rejectPositional(fs.Name(), pos, stderr); bad {
+	if code, done := parseCmdFlagsOnly(fs, args, stdout, stderr); done {
 		return code
 	}
 	res, code := qf.resolve("recipe explain", stderr)
@@ -180,11 +120,7 @@ func recipeValidate(args []string, stdout, stderr io.Writer) int {
 	snapFile := fs.String("snapshot", "", "snapshot file: nvbind snapshot or AICR kind: Snapshot")
 	format := fs.String("format", "table", "report format: table, json or junit")
 	out := fs.String("o", "", "write the report to this file instead of stdout")
-	pos, code, done := parseCmdFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
-	if code, bad := rejectPositional(fs.Name(), pos, stderr); bad {
+	if code, done := parseCmdFlagsOnly(fs, args, stdout, stderr); done {
 		return code
 	}
 	if *recipeFile == "" || *snapFile == "" {

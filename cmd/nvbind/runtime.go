@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,7 +39,6 @@ func runtimeCmd(args []string, stdout, stderr io.Writer) int {
 	verb := args[0]
 	configure := verb == "configure"
 	fs := flag.NewFlagSet("nvbind runtime "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var opts engines.Options
 	var printRC bool
 	fs.StringVar(&opts.Engine, "runtime", "", "engine to configure: "+strings.Join(engines.Names, ", "))
@@ -56,14 +54,8 @@ func runtimeCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, runtimeUsage+"\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		return failTo(stderr, 2, "runtime %s: unexpected argument %q", verb, fs.Arg(0))
+	if code, done := parseStdFlags(fs, args[1:], stderr); done {
+		return code
 	}
 	if opts.Engine == "" {
 		return failTo(stderr, 2, "runtime %s: --runtime is required (%s)", verb, strings.Join(engines.Names, ", "))
@@ -136,10 +128,4 @@ func defaultRuntimePath() string {
 		}
 	}
 	return engines.DefaultRuntimePath
-}
-
-// failTo prints one error line to w and returns code.
-func failTo(w io.Writer, code int, format string, a ...any) int {
-	fmt.Fprintf(w, "nvbind: "+format+"\n", a...)
-	return code
 }

@@ -15,9 +15,9 @@ import (
 
 func TestSnapshotCLI(t *testing.T) {
 	t.Setenv("NVBIND_CONFIG", filepath.Join(t.TempDir(), "none.toml"))
-	old := snapshotNVML
-	t.Cleanup(func() { snapshotNVML = old })
-	snapshotNVML = func(string) gpu.NVMLSource { return nil }
+	old := nvmlFor
+	t.Cleanup(func() { nvmlFor = old })
+	nvmlFor = func(string) gpu.NVMLSource { return nil }
 
 	root := t.TempDir()
 	for name, content := range map[string]string{

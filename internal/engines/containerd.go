@@ -71,22 +71,9 @@ func containerdPlan(opts Options, configure bool, newVersion func() int) (*plan,
 	}
 
 	if dir := importDir(main, doc); version >= 3 && dir != "" {
-		path := filepath.Join(dir, containerdDropIn)
-		p := &plan{path: path, owned: true, notes: notes}
-		if p.old, p.exists, err = readConfig(path); err != nil {
-			return nil, err
-		}
-		if !configure {
-			p.remove, p.unchanged = p.exists, !p.exists
-			return p, nil
-		}
-		d, _ := parseTOMLDoc([]byte(dropInHeader+"version = 3\n"), false)
-		if err := containerdSet(d, table, opts.RuntimePath); err != nil {
-			return nil, err
-		}
-		p.new = d.text
-		p.unchanged = p.exists && string(p.old) == string(p.new)
-		return p, nil
+		return dropInPlan(filepath.Join(dir, containerdDropIn), dropInHeader+"version = 3\n", configure, notes, func(d *tomlDoc) error {
+			return containerdSet(d, table, opts.RuntimePath)
+		})
 	}
 
 	p := &plan{path: main, old: old, exists: exists, notes: notes}

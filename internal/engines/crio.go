@@ -1,7 +1,6 @@
 package engines
 
 import (
-	"fmt"
 	"path/filepath"
 	"slices"
 )
@@ -25,48 +24,17 @@ func crioPlan(opts Options, configure bool) (*plan, error) {
 		notes = notes[:1]
 	}
 	if opts.ConfigPath == "" {
-		path := filepath.Join(CRIODropInDir, crioDropIn)
-		p := &plan{path: path, owned: true, notes: notes}
-		var err error
-		if p.old, p.exists, err = readConfig(path); err != nil {
-			return nil, err
+		return dropInPlan(filepath.Join(CRIODropInDir, crioDropIn), dropInHeader, configure, notes, func(d *tomlDoc) error {
+			return crioSet(d, opts.RuntimePath)
+		})
+	}
+	return editPlan(opts.ConfigPath, configure, notes, func(d *tomlDoc) error {
+		if configure {
+			return crioSet(d, opts.RuntimePath)
 		}
-		if !configure {
-			p.remove, p.unchanged = p.exists, !p.exists
-			return p, nil
-		}
-		d, _ := parseTOMLDoc([]byte(dropInHeader), false)
-		if err := crioSet(d, opts.RuntimePath); err != nil {
-			return nil, err
-		}
-		p.new = d.text
-		p.unchanged = p.exists && string(p.old) == string(p.new)
-		return p, nil
-	}
-	path := opts.ConfigPath
-	old, exists, err := readConfig(path)
-	if err != nil {
-		return nil, err
-	}
-	doc, err := parseTOMLDoc(old, true)
-	if err != nil {
-		return nil, &ParseError{Path: path, Err: err}
-	}
-	p := &plan{path: path, old: old, exists: exists, notes: notes}
-	if configure {
-		err = crioSet(doc, opts.RuntimePath)
-	} else {
-		_, err = doc.removeMarked()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if string(doc.text) == string(old) && (exists || !configure) {
-		p.unchanged = true
-		return p, nil
-	}
-	p.new = doc.text
-	return p, nil
+		_, err := d.removeMarked()
+		return err
+	})
 }
 
 func crioSet(d *tomlDoc, runtimePath string) error {
@@ -85,20 +53,15 @@ func crioRegistered(main, dropInDir string) (string, error) {
 	slices.Sort(drops)
 	files = append(files, drops...)
 	found := ""
-	for _, f := range files {
-		data, exists, err := readConfig(f)
-		if err != nil || !exists {
-			continue
-		}
-		d, err := parseTOMLDoc(data, false)
-		if err != nil {
-			return "", &ParseError{Path: f, Err: err}
-		}
+	err := eachTOMLFile(files, func(_ string, d *tomlDoc) {
 		if v, ok := d.value(append(slices.Clone(crioRuntimeTable), "runtime_path")...); ok {
 			if s, ok := v.(string); ok {
 				found = s
 			}
 		}
+	})
+	if err != nil {
+		return "", err
 	}
 	return found, nil
 }

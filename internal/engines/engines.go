@@ -151,6 +151,68 @@ func readConfig(path string) (data []byte, exists bool, err error) {
 	return data, true, nil
 }
 
+// dropInPlan plans the TOML drop-in nvbind owns at path: unconfigure
+// removes it; configure writes header plus what set adds.
+func dropInPlan(path, header string, configure bool, notes []string, set func(*tomlDoc) error) (*plan, error) {
+	p := &plan{path: path, owned: true, notes: notes}
+	var err error
+	if p.old, p.exists, err = readConfig(path); err != nil {
+		return nil, err
+	}
+	if !configure {
+		p.remove, p.unchanged = p.exists, !p.exists
+		return p, nil
+	}
+	d, _ := parseTOMLDoc([]byte(header), false)
+	if err := set(d); err != nil {
+		return nil, err
+	}
+	p.new = d.text
+	p.unchanged = p.exists && string(p.old) == string(p.new)
+	return p, nil
+}
+
+// editPlan plans an in-place edit of the user's TOML file at path: edit
+// adds nvbind's marked lines (configure) or takes them out (unconfigure).
+func editPlan(path string, configure bool, notes []string, edit func(*tomlDoc) error) (*plan, error) {
+	old, exists, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := parseTOMLDoc(old, true)
+	if err != nil {
+		return nil, &ParseError{Path: path, Err: err}
+	}
+	p := &plan{path: path, old: old, exists: exists, notes: notes}
+	if err := edit(doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if string(doc.text) == string(old) && (exists || !configure) {
+		p.unchanged = true
+		return p, nil
+	}
+	p.new = doc.text
+	return p, nil
+}
+
+// eachTOMLFile calls fn with each of files that exists, parsed, in order.
+// A file that cannot be read is skipped; one that does not parse ends the
+// walk with a *ParseError.
+func eachTOMLFile(files []string, fn func(file string, d *tomlDoc)) error {
+	for _, f := range files {
+		data, exists, err := readConfig(f)
+		if err != nil || !exists {
+			continue
+		}
+		d, err := parseTOMLDoc(data, false)
+		if err != nil {
+			return &ParseError{Path: f, Err: err}
+		}
+		fn(f, d)
+	}
+	return nil
+}
+
 // apply writes (or removes) the planned file: backup first, then an atomic
 // replace. Nothing is written when nothing changes.
 func apply(engine string, p *plan, dryRun bool) (*Result, error) {

@@ -1,7 +1,7 @@
 package engines
 
 import (
-	"fmt"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,60 +59,24 @@ func podmanPlan(opts Options, configure bool, files podmanFiles) (*plan, error) 
 		opts.ConfigPath = os.Getenv("CONTAINERS_CONF")
 	}
 	if opts.ConfigPath != "" {
-		return podmanEdit(opts, configure, notes)
+		return editPlan(opts.ConfigPath, configure, notes, func(d *tomlDoc) error {
+			if configure {
+				return podmanSet(d, opts.RuntimePath, podmanDefaultJSON)
+			}
+			if _, err := d.removeFromArray(podmanJSONKey, "runtime_supports_json", podmanJSONNames); err != nil {
+				return err
+			}
+			_, err := d.removeMarked()
+			return err
+		})
 	}
-	path := filepath.Join(files.DropInDir, podmanDropIn)
-	p := &plan{path: path, owned: true, notes: notes}
-	var err error
-	if p.old, p.exists, err = readConfig(path); err != nil {
-		return nil, err
-	}
-	if !configure {
-		p.remove, p.unchanged = p.exists, !p.exists
-		return p, nil
-	}
-	base, err := podmanEffectiveJSON(files)
-	if err != nil {
-		return nil, err
-	}
-	d, _ := parseTOMLDoc([]byte(dropInHeader), false)
-	if err := podmanSet(d, opts.RuntimePath, base); err != nil {
-		return nil, err
-	}
-	p.new = d.text
-	p.unchanged = p.exists && string(p.old) == string(p.new)
-	return p, nil
-}
-
-func podmanEdit(opts Options, configure bool, notes []string) (*plan, error) {
-	path := opts.ConfigPath
-	old, exists, err := readConfig(path)
-	if err != nil {
-		return nil, err
-	}
-	doc, err := parseTOMLDoc(old, true)
-	if err != nil {
-		return nil, &ParseError{Path: path, Err: err}
-	}
-	p := &plan{path: path, old: old, exists: exists, notes: notes}
-	if configure {
-		if err := podmanSet(doc, opts.RuntimePath, podmanDefaultJSON); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+	return dropInPlan(filepath.Join(files.DropInDir, podmanDropIn), dropInHeader, configure, notes, func(d *tomlDoc) error {
+		base, err := podmanEffectiveJSON(files)
+		if err != nil {
+			return err
 		}
-	} else {
-		if _, err := doc.removeFromArray(podmanJSONKey, "runtime_supports_json", podmanJSONNames); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if _, err := doc.removeMarked(); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	if string(doc.text) == string(old) && (exists || !configure) {
-		p.unchanged = true
-		return p, nil
-	}
-	p.new = doc.text
-	return p, nil
+		return podmanSet(d, opts.RuntimePath, base)
+	})
 }
 
 func podmanSet(d *tomlDoc, runtimePath string, base []string) error {
@@ -144,20 +108,15 @@ func podmanChain(files podmanFiles, withOwn bool) []string {
 // nvbind's drop-in.
 func podmanEffectiveJSON(files podmanFiles) ([]string, error) {
 	list := podmanDefaultJSON
-	for _, f := range podmanChain(files, false) {
-		data, exists, err := readConfig(f)
-		if err != nil || !exists {
-			continue
-		}
-		d, err := parseTOMLDoc(data, false)
-		if err != nil {
-			return nil, &ParseError{Path: f, Err: err}
-		}
+	err := eachTOMLFile(podmanChain(files, false), func(_ string, d *tomlDoc) {
 		if v, ok := d.value(append(slices.Clone(podmanJSONKey), "runtime_supports_json")...); ok {
 			if ss, ok := anyStrings(v); ok {
 				list = ss
 			}
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return slices.DeleteFunc(slices.Clone(list), func(s string) bool { return slices.Contains(podmanJSONNames, s) }), nil
 }
@@ -165,20 +124,16 @@ func podmanEffectiveJSON(files podmanFiles) ([]string, error) {
 // podmanRegistered returns the path of the nvbind runtime Podman would use,
 // and the last file that set it.
 func podmanRegistered(files podmanFiles) (path, file string, err error) {
-	for _, f := range podmanChain(files, true) {
-		data, exists, rerr := readConfig(f)
-		if rerr != nil || !exists {
-			continue
-		}
-		d, perr := parseTOMLDoc(data, false)
-		if perr != nil {
-			return "", f, &ParseError{Path: f, Err: perr}
-		}
+	err = eachTOMLFile(podmanChain(files, true), func(f string, d *tomlDoc) {
 		if v, ok := d.value(append(slices.Clone(podmanRuntimes), RuntimeName)...); ok {
 			if ss, ok := anyStrings(v); ok && len(ss) > 0 {
 				path, file = ss[0], f
 			}
 		}
+	})
+	var perr *ParseError
+	if errors.As(err, &perr) {
+		return "", perr.Path, err // the file that stops Podman too
 	}
 	return path, file, nil
 }

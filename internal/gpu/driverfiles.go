@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/nvbind/nvbind/internal/ldcache"
 )
 
 // driverfiles.go finds the driver's user-space files under a driver root
@@ -180,7 +182,7 @@ func FindDriverFiles(root, version string) (*DriverFiles, error) {
 type finder struct {
 	root    string
 	version string
-	cache   []cacheEntry
+	cache   []ldcache.Entry
 	haveLDC bool
 	canon   map[string]string // path in root -> canonical path in root ("" = missing)
 }
@@ -193,7 +195,7 @@ func (f *finder) loadCache() error {
 	if err != nil {
 		return err
 	}
-	entries, err := parseLDCache(data)
+	entries, err := ldcache.ParseAny(data)
 	if err != nil {
 		// A broken cache is not fatal: the folders are scanned instead.
 		return nil
@@ -283,8 +285,8 @@ func (f *finder) libraries(d *DriverFiles, compat32 bool) {
 	}
 	if f.haveLDC {
 		for _, e := range f.cache {
-			if (compat32 && e.is32()) || (!compat32 && e.is64()) {
-				add(libStem(e.Name), e.Path)
+			if (compat32 && is32(e.Flags)) || (!compat32 && is64(e.Flags)) {
+				add(libStem(e.Key), e.Value)
 			}
 		}
 	} else {
@@ -532,8 +534,8 @@ func FindLibrary(root, soname string) (string, bool) {
 	_ = f.loadCache()
 	var cands []string
 	for _, e := range f.cache {
-		if e.Name == soname && e.is64() {
-			cands = append(cands, e.Path)
+		if e.Key == soname && is64(e.Flags) {
+			cands = append(cands, e.Value)
 		}
 	}
 	for _, dir := range libDirs64 {

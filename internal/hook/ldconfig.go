@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"github.com/nvbind/nvbind/internal/ldcache"
 	"golang.org/x/sys/unix"
 )
 
@@ -56,7 +57,7 @@ func (h *Hook) UpdateLDCache(folders []string) error {
 			scans = append(scans, s)
 		}
 	}
-	var ours []cacheEntry
+	var ours []ldcache.Entry
 	for _, s := range scans {
 		ours = append(ours, h.linkFolder(s)...)
 	}
@@ -66,15 +67,15 @@ func (h *Hook) UpdateLDCache(folders []string) error {
 		replaced[replacedKey(e)] = true
 	}
 	merged := ours
-	data, err := h.Root.readFile(ldCachePath, maxCacheSize)
+	data, err := h.Root.readFile(ldCachePath, ldcache.MaxSize)
 	switch {
 	case err == nil:
-		old, perr := parseCache(data)
+		old, perr := ldcache.Parse(data)
 		if perr != nil {
 			h.warnf("ignoring the image's %s: %v", ldCachePath, perr)
 		}
 		for _, e := range old {
-			if !replaced[replacedKey(e)] && sortableKey(e.Key) {
+			if !replaced[replacedKey(e)] && ldcache.SortableKey(e.Key) {
 				merged = append(merged, e)
 			}
 		}
@@ -82,10 +83,10 @@ func (h *Hook) UpdateLDCache(folders []string) error {
 	default:
 		h.warnf("ignoring the image's %s: %v", ldCachePath, err)
 	}
-	if len(merged) > maxCacheEntries {
-		return fmt.Errorf("%d cache entries is more than the %d allowed", len(merged), maxCacheEntries)
+	if len(merged) > ldcache.MaxEntries {
+		return fmt.Errorf("%d cache entries is more than the %d allowed", len(merged), ldcache.MaxEntries)
 	}
-	if _, err := h.Root.writeFile(ldCachePath, encodeCache(merged), 0o644); err != nil {
+	if _, err := h.Root.writeFile(ldCachePath, ldcache.Encode(merged, cacheGenerator), 0o644); err != nil {
 		return err
 	}
 	return nil
@@ -93,7 +94,7 @@ func (h *Hook) UpdateLDCache(folders []string) error {
 
 // replacedKey identifies the entries of the image's cache that an injected
 // library supersedes: same SONAME for the same kind of loader.
-func replacedKey(e cacheEntry) string { return fmt.Sprintf("%s\x00%d", e.Key, e.Flags) }
+func replacedKey(e ldcache.Entry) string { return fmt.Sprintf("%s\x00%d", e.Key, e.Flags) }
 
 // candidate is one library file found in a folder.
 type candidate struct {
@@ -183,15 +184,15 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 
 // linkFolder makes the folder's missing SONAME links and returns its
 // cache entries.
-func (h *Hook) linkFolder(s *folderScan) []cacheEntry {
-	var entries []cacheEntry
+func (h *Hook) linkFolder(s *folderScan) []ldcache.Entry {
+	var entries []ldcache.Entry
 	for _, key := range s.keys {
 		lib, err := h.ensureSONAMELink(int(s.handle.Fd()), s.dir, key, s.byKey[key], s.byName)
 		if err != nil {
 			h.warnf("skipping %s: %v", path.Join(s.dir, key), err)
 			continue
 		}
-		entries = append(entries, cacheEntry{Key: key, Value: path.Join(s.dir, key), Flags: lib.flags})
+		entries = append(entries, ldcache.Entry{Key: key, Value: path.Join(s.dir, key), Flags: lib.flags})
 	}
 	return entries
 }
@@ -203,7 +204,7 @@ func (h *Hook) linkFolder(s *folderScan) []cacheEntry {
 func (h *Hook) ensureSONAMELink(dfd int, dir, key string, cands []candidate, byName map[string]candidate) (library, error) {
 	var newest *candidate
 	for i, c := range cands {
-		if !c.isLink && (newest == nil || libcmp(c.name, newest.name) > 0) {
+		if !c.isLink && (newest == nil || ldcache.Libcmp(c.name, newest.name) > 0) {
 			newest = &cands[i]
 		}
 	}

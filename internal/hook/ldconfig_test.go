@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nvbind/nvbind/internal/ldcache"
 	"golang.org/x/sys/unix"
 )
 
@@ -73,7 +74,7 @@ func cacheKeys(t *testing.T, rootfs string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := parseCache(data)
+	entries, err := ldcache.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,12 +161,12 @@ func mapsEqual(a, b map[string]string) bool {
 // image entry for an injected SONAME is replaced, not duplicated.
 func TestUpdateLDCacheMergesImageCache(t *testing.T) {
 	rootfs := t.TempDir()
-	image := encodeCache([]cacheEntry{
+	image := ldcache.Encode([]ldcache.Entry{
 		{Key: "libc.so.6", Value: "/lib/x86_64-linux-gnu/libc.so.6", Flags: 0x0303},
 		{Key: "libcuda.so.1", Value: "/usr/local/cuda/compat/libcuda.so.1", Flags: 0x0303},
-		{Key: "libcuda.so.1", Value: "/usr/local/cuda/compat/glibc-hwcaps/x86-64-v3/libcuda.so.1", Flags: 0x0303, HWCap: hwcapExtension, Hwcaps: "x86-64-v3"},
+		{Key: "libcuda.so.1", Value: "/usr/local/cuda/compat/glibc-hwcaps/x86-64-v3/libcuda.so.1", Flags: 0x0303, HWCap: ldcache.HWCapExtension, Hwcaps: "x86-64-v3"},
 		{Key: "libcuda.so.1", Value: "/usr/lib32/libcuda.so.1", Flags: 0x0003},
-	})
+	}, cacheGenerator)
 	put(t, rootfs, "/etc/ld.so.cache", image)
 	put(t, rootfs, libdir+"/libcuda.so.580.95.05", lib64("libcuda.so.1").bytes())
 	h, _ := newHook(t, rootfs)
@@ -298,7 +299,7 @@ func TestUpdateLDCacheHostileRootfs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("cache not written inside the rootfs at %s: %v", inRoot, err)
 			}
-			entries, err := parseCache(data)
+			entries, err := ldcache.Parse(data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -497,12 +498,12 @@ func requireRootUser(t *testing.T) {
 // already current (the common case for a restarted container).
 func BenchmarkUpdateLDCache(b *testing.B) {
 	rootfs := b.TempDir()
-	var image []cacheEntry
+	var image []ldcache.Entry
 	for i := range 500 {
-		image = append(image, cacheEntry{Key: fmt.Sprintf("libimage%d.so.1", i), Value: fmt.Sprintf("/usr/lib/libimage%d.so.1", i), Flags: 0x0303})
+		image = append(image, ldcache.Entry{Key: fmt.Sprintf("libimage%d.so.1", i), Value: fmt.Sprintf("/usr/lib/libimage%d.so.1", i), Flags: 0x0303})
 	}
 	os.MkdirAll(filepath.Join(rootfs, "etc"), 0o755)
-	os.WriteFile(filepath.Join(rootfs, "etc/ld.so.cache"), encodeCache(image), 0o644)
+	os.WriteFile(filepath.Join(rootfs, "etc/ld.so.cache"), ldcache.Encode(image, cacheGenerator), 0o644)
 	dir := filepath.Join(rootfs, libdir)
 	os.MkdirAll(dir, 0o755)
 	for i := range 40 {

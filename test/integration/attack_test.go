@@ -131,13 +131,7 @@ func TestAttackBadRequests(t *testing.T) {
 	requireRoot(t)
 	s := newGeneratedSimRoot(t, 1)
 	long := strings.Repeat("0,", 3000) + "0"
-	tests := []struct {
-		name        string
-		env         []string
-		annotations map[string]string
-		raw         string // replaces config.json when set
-		want        []string
-	}{
+	assertRequestsRefused(t, s, []badRequest{
 		{"path-like device", []string{"NVIDIA_VISIBLE_DEVICES=../../../dev/sda"}, nil, "",
 			[]string{"nvbind-runtime:", `"../../../dev/sda"`}},
 		{"absolute path device", []string{"NVIDIA_VISIBLE_DEVICES=/dev/sda"}, nil, "",
@@ -156,7 +150,22 @@ func TestAttackBadRequests(t *testing.T) {
 			[]string{"nvbind-runtime:", "evil.example.com/disk=sda"}},
 		{"truncated config.json", nil, nil, `{"ociVersion":"1.2.0","process":{"env":["NVIDIA_VISIBLE_DEVICES=0"`,
 			[]string{"nvbind-runtime:", "invalid config.json"}},
-	}
+	})
+}
+
+// badRequest is a create that nvbind-runtime must refuse.
+type badRequest struct {
+	name        string
+	env         []string
+	annotations map[string]string
+	raw         string   // replaces config.json when set
+	want        []string // what the error line must name
+}
+
+// assertRequestsRefused runs each request as a container of its own and
+// checks that it is refused (assertRefused).
+func assertRequestsRefused(t *testing.T, s *SimRoot, tests []badRequest) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newBundle(t, "true")
@@ -173,8 +182,9 @@ func TestAttackBadRequests(t *testing.T) {
 }
 
 // assertRefused checks what a refused create must look like: exit 1, one
-// bounded stderr line naming what was wrong, config.json byte for byte as
-// before, no container left behind.
+// bounded "nvbind-runtime:" stderr line naming what was wrong, nothing on
+// stdout, a json error line in runc's --log (containerd's shim reports the
+// last one), config.json byte for byte as before, no container left behind.
 func assertRefused(t *testing.T, s *SimRoot, b *Bundle, before []byte, res Result, want ...string) {
 	t.Helper()
 	if res.Code != 1 {
@@ -182,18 +192,24 @@ func assertRefused(t *testing.T, s *SimRoot, b *Bundle, before []byte, res Resul
 	}
 	msg := strings.TrimSpace(res.Stderr)
 	t.Logf("exit %d: %s", res.Code, msg)
-	if strings.Contains(msg, "\n") || len(msg) > 1024 {
-		t.Errorf("stderr is not one short line: %q", msg)
+	if strings.Contains(msg, "\n") || len(msg) > 1024 || !strings.HasPrefix(msg, "nvbind-runtime: ") {
+		t.Errorf("stderr is not one short 'nvbind-runtime:' line: %q", msg)
 	}
 	for _, w := range want {
 		if !strings.Contains(msg, w) {
 			t.Errorf("stderr %q lacks %q", msg, w)
 		}
 	}
+	if strings.Contains(res.Stderr, "panic") || res.Stdout != "" {
+		t.Errorf("unexpected output: %s", res)
+	}
 	if after := b.ReadConfig(t); !bytes.Equal(before, after) {
 		t.Errorf("config.json changed")
 	}
 	noContainers(t, s)
+	if log := readFile(t, filepath.Join(b.Dir, "runc.log")); !strings.Contains(log, `"level":"error"`) {
+		t.Errorf("runc --log has no json error line: %q", log)
+	}
 }
 
 // noContainers fails when runc still knows a container under the test's root.

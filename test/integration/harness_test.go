@@ -196,9 +196,10 @@ type SimRoot struct {
 	Inventory string
 }
 
-// newSimRoot makes a simulated driver root with n GPUs, a CDI spec for them
-// and an nvbind config using runc.
-func newSimRoot(t *testing.T, n int) *SimRoot {
+// newSimRootDirs lays out a SimRoot for n GPUs in a fresh temporary
+// folder: the CDI spec dir and runc's root are made, the driver root is
+// left to the caller.
+func newSimRootDirs(t *testing.T, n int) *SimRoot {
 	t.Helper()
 	base := t.TempDir()
 	s := &SimRoot{
@@ -208,7 +209,20 @@ func newSimRoot(t *testing.T, n int) *SimRoot {
 		RunRoot: filepath.Join(base, "runc"),
 		GPUs:    n,
 	}
-	for _, d := range []string{s.Dir + "/dev", s.Dir + "/proc/driver/nvidia", s.SpecDir, s.RunRoot} {
+	for _, d := range []string{s.SpecDir, s.RunRoot} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// newSimRoot makes a simulated driver root with n GPUs, a CDI spec for them
+// and an nvbind config using runc.
+func newSimRoot(t *testing.T, n int) *SimRoot {
+	t.Helper()
+	s := newSimRootDirs(t, n)
+	for _, d := range []string{s.Dir + "/dev", s.Dir + "/proc/driver/nvidia"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}

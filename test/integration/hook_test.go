@@ -19,25 +19,13 @@ import (
 // driver's libraries and the createContainer hooks that call bins.Hook.
 func newGeneratedSimRoot(t *testing.T, gpus int) *SimRoot {
 	t.Helper()
-	base := t.TempDir()
-	s := &SimRoot{
-		Dir:     filepath.Join(base, "driver"),
-		SpecDir: filepath.Join(base, "cdi"),
-		Config:  filepath.Join(base, "config.toml"),
-		RunRoot: filepath.Join(base, "runc"),
-		GPUs:    gpus,
-	}
+	s := newSimRootDirs(t, gpus)
 	r, err := simroot.Build(s.Dir, simroot.Options{GPUs: gpus, LDCache: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, g := range r.GPUs {
 		s.UUIDs = append(s.UUIDs, g.UUID)
-	}
-	for _, d := range []string{s.SpecDir, s.RunRoot} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
 	}
 	s.WriteConfig(t, "")
 	res := runCmd(t, s.Env(), bins.CLI, "cdi", "generate", "--driver-root", s.Dir,

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -370,34 +369,12 @@ func TestProfileErrorsLeaveBundleUnchanged(t *testing.T) {
 		{"model too big", map[string]string{"nvbind.io/profile": "ollama", "nvbind.io/profile.model": "llama3.1:70b", "nvbind.io/profile.gpu-memory": "24GiB"}, nil,
 			[]string{"needs about 43.1 GiB", "have 24.0 GiB", "allow-overcommit=true"}},
 	}
+	var reqs []badRequest
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := newBundle(t, "true")
-			b.SetEnv("NVIDIA_VISIBLE_DEVICES=0")
-			b.SetEnv(tt.env...)
-			b.Spec.Annotations = tt.annots
-			b.Save(t)
-			before := b.ReadConfig(t)
-			res := runContainer(t, s, b)
-			if res.Code == 0 {
-				t.Fatalf("container started: %s", res)
-			}
-			if !bytes.Equal(before, b.ReadConfig(t)) {
-				t.Error("config.json changed")
-			}
-			if lines := strings.Split(strings.TrimSpace(res.Stderr), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "nvbind-runtime: ") {
-				t.Errorf("stderr is not one 'nvbind-runtime:' line: %q", res.Stderr)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(res.Stderr, w) {
-					t.Errorf("stderr %q does not say %q", res.Stderr, w)
-				}
-			}
-			if c := containers(t, s.RunRoot); c != "" {
-				t.Errorf("containers left behind: %s", c)
-			}
-		})
+		reqs = append(reqs, badRequest{name: tt.name, env: append([]string{"NVIDIA_VISIBLE_DEVICES=0"}, tt.env...),
+			annotations: tt.annots, want: tt.want})
 	}
+	assertRequestsRefused(t, s, reqs)
 }
 
 func TestProfileCLI(t *testing.T) {
@@ -457,13 +434,8 @@ func TestProfileOllamaUsesInventory(t *testing.T) {
 	b.Spec.Annotations = map[string]string{"nvbind.io/profile": "ollama", "nvbind.io/profile.model": "llama3.1:70b"}
 	b.Save(t)
 	before := b.ReadConfig(t)
-	res := runContainer(t, s, b)
-	if res.Code != 1 || !strings.Contains(res.Stderr, "24.0 GiB") || !strings.Contains(res.Stderr, "GPU inventory") {
-		t.Fatalf("a 70B model on one 24 GiB GPU must be refused naming the inventory's 24.0 GiB: %s", res)
-	}
-	if string(b.ReadConfig(t)) != string(before) {
-		t.Error("config.json changed")
-	}
+	// A 70B model on one 24 GiB GPU is refused, naming the inventory's 24.0 GiB.
+	assertRefused(t, s, b, before, runContainer(t, s, b), "24.0 GiB", "GPU inventory")
 	p, _ := runProfile(t, s, "ollama", map[string]string{"model": "llama3.1:8b"})
 	checkEnv(t, p, map[string]string{"OLLAMA_NUM_PARALLEL": "4", "OLLAMA_KV_CACHE_TYPE": "f16"})
 }

@@ -117,13 +117,7 @@ func TestRuntimeNoRequestLeavesBundleUntouched(t *testing.T) {
 func TestRuntimeBadRequests(t *testing.T) {
 	requireRoot(t)
 	s := newSimRoot(t, 2)
-	tests := []struct {
-		name        string
-		env         []string
-		annotations map[string]string
-		raw         string // replaces config.json when set
-		want        []string
-	}{
+	assertRequestsRefused(t, s, []badRequest{
 		{"unknown index", []string{"NVIDIA_VISIBLE_DEVICES=7"}, nil, "",
 			[]string{"nvidia.com/gpu=7", s.SpecDir}},
 		{"unknown uuid", []string{"NVIDIA_VISIBLE_DEVICES=GPU-deadbeef-0000"}, nil, "",
@@ -136,46 +130,7 @@ func TestRuntimeBadRequests(t *testing.T) {
 			[]string{`unknown capability "bogus"`}},
 		{"truncated config.json", nil, nil, `{"ociVersion":"1.2.0","process":{"env":["NVIDIA_VISIBLE_DEVICES=0"`,
 			[]string{"invalid config.json"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := newBundle(t, "true")
-			b.SetEnv(tt.env...)
-			b.Spec.Annotations = tt.annotations
-			b.Save(t)
-			if tt.raw != "" {
-				os.WriteFile(b.ConfigPath(), []byte(tt.raw), 0o644)
-			}
-			before := b.ReadConfig(t)
-			res := runContainer(t, s, b)
-			if res.Code != 1 {
-				t.Fatalf("exit %d, want 1: %s", res.Code, res)
-			}
-			lines := strings.Split(strings.TrimSpace(res.Stderr), "\n")
-			if len(lines) != 1 || !strings.HasPrefix(lines[0], "nvbind-runtime: ") {
-				t.Errorf("stderr is not one 'nvbind-runtime:' line: %q", res.Stderr)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(res.Stderr, w) {
-					t.Errorf("stderr %q does not name %q", res.Stderr, w)
-				}
-			}
-			if strings.Contains(res.Stderr, "panic") || res.Stdout != "" {
-				t.Errorf("unexpected output: %s", res)
-			}
-			if after := b.ReadConfig(t); !bytes.Equal(before, after) {
-				t.Errorf("config.json changed on a failed request")
-			}
-			if left := containers(t, s.RunRoot); left != "" {
-				t.Errorf("containers left behind: %s", left)
-			}
-			// containerd's shim reports the last "level":"error" line of --log.
-			log, _ := os.ReadFile(filepath.Join(b.Dir, "runc.log"))
-			if !strings.Contains(string(log), `"level":"error"`) {
-				t.Errorf("runc --log has no json error line: %q", log)
-			}
-		})
-	}
+	})
 }
 
 func TestRuntimePassesOtherVerbsThrough(t *testing.T) {

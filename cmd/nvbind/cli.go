@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/nvbind/nvbind/internal/atomicfile"
+	"github.com/nvbind/nvbind/internal/gpu"
+	"github.com/nvbind/nvbind/internal/recipes"
+)
+
+// cli.go: what the subcommands share to parse flags and print.
+
+// failTo prints one error line to w and returns code.
+func failTo(w io.Writer, code int, format string, a ...any) int {
+	fmt.Fprintf(w, "nvbind: "+format+"\n", a...)
+	return code
+}
+
+// flagSet is a FlagSet that reports errors as one line through
+// parseCmdFlags.
+func flagSet(name string) *flag.FlagSet {
+	return flag.NewFlagSet(name, flag.ContinueOnError)
+}
+
+// parseCmdFlags parses flags that may come before, between or after the
+// positional arguments, and returns the positional ones. done is true when
+// the caller should return code (help shown, or a flag error).
+func parseCmdFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (pos []string, code int, done bool) {
+	fs.SetOutput(io.Discard)
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(stdout)
+				fmt.Fprintf(stdout, "usage of nvbind %s:\n", fs.Name())
+				fs.PrintDefaults()
+				return nil, 0, true
+			}
+			return nil, failTo(stderr, 2, "%s: %v", fs.Name(), err), true
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, 0, false
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// parseCmdFlagsOnly is parseCmdFlags for a command that takes no
+// positional arguments.
+func parseCmdFlagsOnly(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, done bool) {
+	pos, code, done := parseCmdFlags(fs, args, stdout, stderr)
+	if done {
+		return code, true
+	}
+	if len(pos) > 0 {
+		return failTo(stderr, 2, "%s: unexpected argument %q", fs.Name(), pos[0]), true
+	}
+	return 0, false
+}
+
+// parseStdFlags parses fs (named "nvbind <command>"): a bad flag is one
+// error line, -h prints the usage; both go to stderr. It refuses positional
+// arguments. done is true when the caller should return code.
+func parseStdFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, done bool) {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprintf(stderr, "usage of %s:\n", fs.Name())
+			fs.PrintDefaults()
+			return 0, true
+		}
+		return failTo(stderr, 2, "%s: %v (see --help)", strings.TrimPrefix(fs.Name(), "nvbind "), err), true
+	}
+	if fs.NArg() > 0 {
+		return failTo(stderr, 2, "%s: unexpected argument %q", strings.TrimPrefix(fs.Name(), "nvbind "), fs.Arg(0)), true
+	}
+	return 0, false
+}
+
+// discoveryFlags are the --driver-root and --no-nvml flags of the commands
+// that look at the host's GPUs.
+type discoveryFlags struct {
+	root   string
+	noNVML bool
+}
+
+func (f *discoveryFlags) register(fs *flag.FlagSet, defaultRoot string) {
+	fs.StringVar(&f.root, "driver-root", defaultRoot, "where the NVIDIA driver is installed")
+	fs.BoolVar(&f.noNVML, "no-nvml", false, "discover through /proc only, never load NVML")
+}
+
+// nvml is the NVML source to try first, nil with --no-nvml.
+func (f *discoveryFlags) nvml() gpu.NVMLSource {
+	if f.noNVML {
+		return nil
+	}
+	return nvmlFor(f.root)
+}
+
+// docOutput is the --format (yaml or json) and -o flags of a command that
+// writes one document.
+type docOutput struct {
+	format, file string
+}
+
+// register adds the flags; what names the document in the help.
+func (o *docOutput) register(fs *flag.FlagSet, what string) {
+	fs.StringVar(&o.format, "format", "yaml", "output format: yaml or json")
+	fs.StringVar(&o.file, "o", "", "write the "+what+" to this file instead of stdout")
+}
+
+func (o *docOutput) check() error {
+	if o.format != "yaml" && o.format != "json" {
+		return fmt.Errorf("--format %q: want yaml or json", o.format)
+	}
+	return nil
+}
+
+// write encodes v to the -o file (atomically), or to stdout without one.
+func (o *docOutput) write(v any, stdout io.Writer) error {
+	data, err := recipes.Encode(v, recipes.Format(o.format))
+	if err != nil {
+		return err
+	}
+	return writeFileOrStdout(o.file, data, stdout)
+}
+
+// writeFileOrStdout writes data to file atomically, or to stdout when file is "".
+func writeFileOrStdout(file string, data []byte, stdout io.Writer) error {
+	if file == "" {
+		_, err := stdout.Write(data)
+		return err
+	}
+	return atomicfile.Write(file, data, 0o644)
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
