@@ -1,3 +1,7 @@
+// Command nvbind-runtime is a runc-compatible OCI runtime shim. On create
+// and run it adds the GPUs a container asks for to the bundle's spec; every
+// other call goes to the low-level runtime untouched. It replaces itself
+// with that runtime, so pid, fds, environment and exit status are runc's.
 package main
 
 import (
@@ -34,7 +38,7 @@ func run(argv []string) int {
 		cfg = config.Default()
 	}
 	level := cfg.Runtime.LogLevel
-	if hasGlobalDebug(argv) {
+	if args.Debug {
 		level = "debug"
 	}
 	log := oci.NewLogger(args, cfg.Runtime.LogFile, level)
@@ -97,16 +101,4 @@ func fatal(log *logrus.Logger, err error) int {
 	log.Error(err.Error())
 	fmt.Fprintf(os.Stderr, "nvbind-runtime: %v\n", err)
 	return 1
-}
-
-func hasGlobalDebug(argv []string) bool {
-	for _, a := range argv {
-		if a == "--debug" || a == "-debug" || a == "--debug=true" {
-			return true
-		}
-		if !strings.HasPrefix(a, "-") {
-			return false
-		}
-	}
-	return false
 }

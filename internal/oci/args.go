@@ -20,6 +20,8 @@ type Args struct {
 	// LogPath and LogFormat are runc's --log and --log-format globals.
 	LogPath   string
 	LogFormat string
+	// Debug is runc's --debug global: nvbind logs at debug level too.
+	Debug bool
 	// Bundle is the bundle directory of create/run: --bundle/-b, else the
 	// working directory. Empty for other verbs.
 	Bundle string
@@ -68,6 +70,10 @@ func ParseArgs(argv []string, cwd string) (*Args, error) {
 			break
 		}
 		name, value, inline := flagName(arg)
+		if name == "debug" {
+			a.Debug = !inline || value == "true" || value == "1"
+			continue
+		}
 		if !globalValueFlags[name] {
 			continue
 		}
