@@ -16,9 +16,6 @@ func init() {
 	register("doctor", "check the driver, device nodes, CDI spec, engines and runtime setup", runDoctor)
 }
 
-// doctorNVML is the NVML source doctor tries first; nil means /proc only.
-var doctorNVML gpu.NVMLSource
-
 func runDoctor(args []string) int {
 	return doctorCmd(args, os.Stdout, os.Stderr)
 }
@@ -27,6 +24,7 @@ func doctorCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("nvbind doctor", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the checks as JSON")
 	driverRoot := fs.String("driver-root", "", "driver root to check (default: driver.root from the config, /)")
+	noNVML := fs.Bool("no-nvml", false, "discover through /proc only, never load NVML")
 	if code, done := parseStdFlags(fs, args, stderr); done {
 		return code
 	}
@@ -34,11 +32,19 @@ func doctorCmd(args []string, stdout, stderr io.Writer) int {
 	if cfgErr != nil {
 		cfg = config.Default()
 	}
+	var nvml gpu.NVMLSource
+	if !*noNVML {
+		root := *driverRoot
+		if root == "" {
+			root = cfg.Driver.Root
+		}
+		nvml = nvmlFor(root)
+	}
 	report := engines.Doctor(engines.DoctorOptions{
 		Config:      cfg,
 		ConfigError: cfgErr,
 		DriverRoot:  *driverRoot,
-		NVML:        doctorNVML,
+		NVML:        nvml,
 		RuntimePath: defaultRuntimePath(),
 	})
 	if *asJSON {
