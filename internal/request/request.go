@@ -246,6 +246,7 @@ func (r *Request) parseAnnotations(annotations map[string]string, kind string) e
 	sort.Strings(keys) // deterministic device order
 	for _, k := range keys {
 		v := annotations[k]
+		where := fmt.Sprintf("annotation %q", truncate(k))
 		if len(v) > maxValueLen {
 			return fmt.Errorf("annotation %q is %d bytes long, more than %d", truncate(k), len(v), maxValueLen)
 		}
@@ -257,24 +258,24 @@ func (r *Request) parseAnnotations(annotations map[string]string, kind string) e
 					continue
 				}
 				if !strings.Contains(item, "=") {
-					if err := checkName(fmt.Sprintf("annotation %q", k), item); err != nil {
+					if err := checkName(where, item); err != nil {
 						return err
 					}
 					item = kind + "=" + item
 				}
-				if err := checkQualified(fmt.Sprintf("annotation %q", k), item); err != nil {
+				if err := checkQualified(where, item); err != nil {
 					return err
 				}
 				r.addDevices([]string{item})
 			}
 		case k == AnnotationProfile:
-			if err := checkName(fmt.Sprintf("annotation %q", k), v); err != nil {
+			if err := checkName(where, v); err != nil {
 				return err
 			}
 			r.Profile = v
 		case strings.HasPrefix(k, AnnotationProfileParams):
 			key := strings.TrimPrefix(k, AnnotationProfileParams)
-			if err := checkName(fmt.Sprintf("annotation %q", k), key); err != nil {
+			if err := checkName(where, key); err != nil {
 				return err
 			}
 			if r.ProfileParams == nil {
