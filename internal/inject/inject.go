@@ -15,21 +15,32 @@ import (
 
 	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/gpu"
+	"github.com/nvbind/nvbind/internal/profiles"
 	"github.com/nvbind/nvbind/internal/request"
 )
 
 // Apply edits spec in place for req.
 func Apply(spec *rspec.Spec, req *request.Request, cfg *config.Config, log *logrus.Logger) error {
-	if err := profileCapabilities(req, cfg); err != nil {
-		return err
+	// The profile's capabilities decide which capability devices are
+	// injected, so it is read first; it is applied last, when the GPUs the
+	// container gets can be counted.
+	var cat *profiles.Catalog
+	if req.Profile != "" {
+		var err error
+		if cat, err = profiles.LoadCatalog(cfg); err != nil {
+			return err
+		}
+		if err := profileCapabilities(req, cat); err != nil {
+			return err
+		}
 	}
 	if len(req.Devices) > 0 {
 		if err := injectDevices(spec, req, cfg, log); err != nil {
 			return err
 		}
 	}
-	if req.Profile != "" {
-		if err := applyProfile(spec, req, cfg, log); err != nil {
+	if cat != nil {
+		if err := applyProfile(spec, req, cat, log); err != nil {
 			return err
 		}
 	}

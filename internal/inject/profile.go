@@ -6,7 +6,6 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 
-	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/profiles"
 	"github.com/nvbind/nvbind/internal/request"
 )
@@ -16,11 +15,7 @@ import (
 // model that is overcommitted, a bind-mounted /dev/shm, a variable the
 // container already sets) to log. Nothing is written on error: the caller
 // leaves the bundle as it was.
-func applyProfile(spec *rspec.Spec, req *request.Request, cfg *config.Config, log logrus.FieldLogger) error {
-	cat, err := catalog(cfg)
-	if err != nil {
-		return err
-	}
+func applyProfile(spec *rspec.Spec, req *request.Request, cat *profiles.Catalog, log logrus.FieldLogger) error {
 	caps, err := cat.Capabilities(req.Profile)
 	if err != nil {
 		return err
@@ -53,14 +48,7 @@ func applyProfile(spec *rspec.Spec, req *request.Request, cfg *config.Config, lo
 // profileCapabilities adds the driver capabilities of req's profile to the
 // request, so the capability devices they need are injected with the GPUs.
 // Call it before injecting devices.
-func profileCapabilities(req *request.Request, cfg *config.Config) error {
-	if req.Profile == "" {
-		return nil
-	}
-	cat, err := catalog(cfg)
-	if err != nil {
-		return err
-	}
+func profileCapabilities(req *request.Request, cat *profiles.Catalog) error {
 	caps, err := cat.Capabilities(req.Profile)
 	if err != nil {
 		return err
@@ -72,24 +60,6 @@ func profileCapabilities(req *request.Request, cfg *config.Config) error {
 	}
 	req.Capabilities = all
 	return nil
-}
-
-// lastCatalog saves parsing the profiles twice in one create.
-var lastCatalog struct {
-	cfg *config.Config
-	cat *profiles.Catalog
-}
-
-func catalog(cfg *config.Config) (*profiles.Catalog, error) {
-	if lastCatalog.cat != nil && lastCatalog.cfg == cfg {
-		return lastCatalog.cat, nil
-	}
-	cat, err := profiles.LoadCatalog(cfg)
-	if err != nil {
-		return nil, err
-	}
-	lastCatalog.cfg, lastCatalog.cat = cfg, cat
-	return cat, nil
 }
 
 func missingCapabilities(have, want []string) []string {
