@@ -15,7 +15,7 @@ DEPS := runc:runc busybox:busybox-static podman:podman dockerd:docker.io \
 # Fuzz targets run for a short bounded time by `make test` (package:target).
 FUZZ_TIME ?= 5s
 FUZZ := ./internal/request:FuzzParse ./internal/oci:FuzzParseArgs ./internal/oci:FuzzLoadSpec \
-        ./internal/ldcache:FuzzParse ./internal/hook:FuzzInspectLibrary \
+        ./internal/inject:FuzzDecodeEdits ./internal/ldcache:FuzzParse ./internal/hook:FuzzInspectLibrary \
         ./internal/recipes:FuzzParseExpr ./internal/recipes:FuzzParseVersion
 
 .PHONY: all build test unit integration fuzz bench install uninstall deps demo lint clean

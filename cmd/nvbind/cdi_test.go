@@ -85,7 +85,7 @@ func TestCDIGenerateFormats(t *testing.T) {
 		t.Fatalf("json: %d %s", code, errs)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, "nvidia.json"))
-	if !bytes.HasPrefix(data, []byte("{\n")) || bytes.Contains(data, []byte(`"name": "0"`)) {
+	if !bytes.HasPrefix(data, []byte(`{"cdiVersion":`)) || bytes.Contains(data, []byte(`"name":"0"`)) || !bytes.Contains(data, []byte(`"name":"GPU-`)) {
 		t.Errorf("not a uuid-only JSON spec:\n%.300s", data)
 	}
 	code, out, _ := gpuCLI(cdiCLI, "generate", "--driver-root", root, "--output", "-")

@@ -31,7 +31,9 @@ import (
 func Encode(spec *specs.Spec, format, generator string) ([]byte, error) {
 	switch format {
 	case "json":
-		data, err := json.MarshalIndent(spec, "", "  ")
+		// Compact: JSON is the format for machines (the runtime's
+		// just-in-time spec), and the runtime reads every byte of it.
+		data, err := json.Marshal(spec)
 		if err != nil {
 			return nil, fmt.Errorf("encode spec: %w", err)
 		}

@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unsafe"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/tidwall/gjson"
 	"tags.cncf.io/container-device-interface/pkg/cdi"
 	"tags.cncf.io/container-device-interface/pkg/parser"
 	cdispec "tags.cncf.io/container-device-interface/specs-go"
@@ -33,8 +35,8 @@ type specFile struct {
 	priority int
 	raw      *cdispec.Spec
 	// pending holds the undecoded edits of a JSON spec's devices, by index
-	// into raw.Devices; decodeDevice decodes and validates them on use.
-	pending []json.RawMessage
+	// into raw.Devices; edits() decodes and validates them on use.
+	pending []string
 }
 
 // specDevice is one device of a spec.
@@ -48,15 +50,15 @@ type specDevice struct {
 func (d *specDevice) edits() (*cdispec.ContainerEdits, error) {
 	f := d.spec
 	dev := &f.raw.Devices[d.index]
-	if f.pending == nil || f.pending[d.index] == nil {
+	if f.pending == nil || f.pending[d.index] == "" {
 		return &dev.ContainerEdits, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(f.pending[d.index]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&dev.ContainerEdits); err != nil {
+	edits, err := decodeEdits(f.pending[d.index])
+	if err != nil {
 		return nil, fmt.Errorf("%s: device %q: %w", f.path, dev.Name, err)
 	}
-	f.pending[d.index] = nil
+	dev.ContainerEdits = edits
+	f.pending[d.index] = ""
 	if err := validateDevice(dev); err != nil {
 		return nil, fmt.Errorf("%s: %w", f.path, err)
 	}
@@ -135,40 +137,145 @@ func readSpecFile(path string, priority int) (*specFile, error) {
 	return spec, nil
 }
 
-// jsonSpec is cdispec.Spec with each device's edits left undecoded.
-type jsonSpec struct {
-	Version        string                 `json:"cdiVersion"`
-	Kind           string                 `json:"kind"`
-	Annotations    map[string]string      `json:"annotations,omitempty"`
-	Devices        []jsonDevice           `json:"devices"`
-	ContainerEdits cdispec.ContainerEdits `json:"containerEdits,omitempty"`
-}
+// maxJSONDepth bounds the nesting of a JSON spec (real ones nest 5 deep)
+// before gjson's recursive validator reads it.
+const maxJSONDepth = 64
 
-type jsonDevice struct {
-	Name           string            `json:"name"`
-	Annotations    map[string]string `json:"annotations,omitempty"`
-	ContainerEdits json.RawMessage   `json:"containerEdits"`
-}
-
-// parseJSONSpec decodes a JSON spec strictly, all but the device edits.
-func parseJSONSpec(data []byte) (*cdispec.Spec, []json.RawMessage, error) {
-	var js jsonSpec
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&js); err != nil {
-		return nil, nil, err
+// parseJSONSpec decodes a JSON spec strictly, all but the device edits,
+// which it returns raw, by index into Devices. gjson finds the members
+// without decoding them, in one pass over the file: encoding/json needs two,
+// its reflection caches start cold in every create, and each allocation
+// here is a fresh page fault.
+func parseJSONSpec(data []byte) (*cdispec.Spec, []string, error) {
+	if !nestingWithin(data, maxJSONDepth) {
+		return nil, nil, fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
 	}
-	raw := &cdispec.Spec{Version: js.Version, Kind: js.Kind, Annotations: js.Annotations,
-		ContainerEdits: js.ContainerEdits, Devices: make([]cdispec.Device, len(js.Devices))}
-	pending := make([]json.RawMessage, len(js.Devices))
-	for i, d := range js.Devices {
-		raw.Devices[i] = cdispec.Device{Name: d.Name, Annotations: d.Annotations}
-		if len(d.ContainerEdits) == 0 || string(d.ContainerEdits) == "null" {
-			return nil, nil, fmt.Errorf("device %q has no edits", d.Name)
+	if !gjson.ValidBytes(data) {
+		return nil, nil, jsonSyntaxError(data)
+	}
+	// No copy of the file as a string: data is never written to, and the
+	// names and raw edits taken from it stay valid for the create.
+	root := gjson.Parse(unsafe.String(unsafe.SliceData(data), len(data)))
+	if !root.IsObject() {
+		return nil, nil, errors.New("not a JSON object")
+	}
+	raw := &cdispec.Spec{}
+	var pending []string
+	var err error
+	root.ForEach(func(key, v gjson.Result) bool {
+		switch key.Str {
+		case "cdiVersion":
+			raw.Version, err = jsonString(v)
+		case "kind":
+			raw.Kind, err = jsonString(v)
+		case "annotations":
+			raw.Annotations, err = jsonStringMap(v)
+		case "containerEdits":
+			raw.ContainerEdits, err = decodeEdits(v.Raw)
+		case "devices":
+			if !v.IsArray() {
+				err = errors.New("not a list")
+				break
+			}
+			v.ForEach(func(_, d gjson.Result) bool {
+				var dev cdispec.Device
+				var edits string
+				if dev, edits, err = parseJSONDevice(d); err == nil {
+					raw.Devices = append(raw.Devices, dev)
+					pending = append(pending, edits)
+				}
+				return err == nil
+			})
+		default:
+			err = errors.New("unknown field")
 		}
-		pending[i] = d.ContainerEdits
+		if err != nil {
+			err = fmt.Errorf("%s: %w", key.Str, err)
+		}
+		return err == nil
+	})
+	return raw, pending, err
+}
+
+// parseJSONDevice decodes a device's name and annotations and returns its
+// edits undecoded.
+func parseJSONDevice(d gjson.Result) (dev cdispec.Device, edits string, err error) {
+	if !d.IsObject() {
+		return dev, "", errors.New("a device is not an object")
 	}
-	return raw, pending, nil
+	d.ForEach(func(key, v gjson.Result) bool {
+		switch key.Str {
+		case "name":
+			dev.Name, err = jsonString(v)
+		case "annotations":
+			dev.Annotations, err = jsonStringMap(v)
+		case "containerEdits":
+			edits = v.Raw
+		default:
+			err = fmt.Errorf("unknown device field %q", key.Str)
+		}
+		return err == nil
+	})
+	if err == nil && (edits == "" || edits == "null") {
+		err = fmt.Errorf("device %q has no edits", dev.Name)
+	}
+	return dev, edits, err
+}
+
+func jsonString(v gjson.Result) (string, error) {
+	if v.Type != gjson.String {
+		return "", fmt.Errorf("%.20s is not a string", v.Raw)
+	}
+	return v.Str, nil
+}
+
+func jsonStringMap(v gjson.Result) (map[string]string, error) {
+	if v.Type == gjson.Null {
+		return nil, nil
+	}
+	if !v.IsObject() {
+		return nil, fmt.Errorf("%.20s is not an object", v.Raw)
+	}
+	m := map[string]string{}
+	var err error
+	v.ForEach(func(key, val gjson.Result) bool {
+		m[key.Str], err = jsonString(val)
+		return err == nil
+	})
+	return m, err
+}
+
+// nestingWithin reports whether no array or object in data nests deeper
+// than limit.
+func nestingWithin(data []byte, limit int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range data {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped = c == '\\'
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > limit {
+				return false
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return true
+}
+
+// jsonSyntaxError says where data stops being JSON (the slow path: only
+// for a broken spec).
+func jsonSyntaxError(data []byte) error {
+	if err := json.Unmarshal(data, new(json.RawMessage)); err != nil {
+		return err
+	}
+	return errors.New("invalid JSON")
 }
 
 // validateSpec applies the CDI library's checks of a spec: version, kind,

@@ -100,9 +100,19 @@ func TestValidateSpecRejects(t *testing.T) {
 		{"null device edits", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":null}]}`, `device "0" has no edits`},
 		{"mount without host path", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"mounts":[{"hostPath":"","containerPath":"/x"}]}}]}`, "invalid mount"},
 		{"unknown edit field", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"bogus":1}}]}`, "bogus"},
+		{"null device node", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"deviceNodes":[null]}}]}`, "deviceNodes: null is not an element"},
+		{"edit field twice", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"env":["A=1"],"env":["B=1"]}}]}`, `"env" given twice`},
+		{"major not an integer", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"deviceNodes":[{"path":"/dev/x","major":1.5}]}}]}`, "major: 1.5 is not a 64-bit integer"},
 		{"version too low for content", `{"cdiVersion":"0.3.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"additionalGids":[5]}}]}`, "version must be at least"},
 		{"no devices", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[]}`, "no devices"},
-		{"truncated", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devi`, "unexpected EOF"},
+		{"truncated", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devi`, "unexpected end of JSON input"},
+		{"unknown spec field", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","bogus":1,"devices":[{"name":"0","containerEdits":{"env":["A=1"]}}]}`, "bogus: unknown field"},
+		{"name not a string", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":0,"containerEdits":{"env":["A=1"]}}]}`, "devices: 0 is not a string"},
+		{"annotation not a string", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","annotations":{"a":1},"devices":[{"name":"0","containerEdits":{"env":["A=1"]}}]}`, "annotations: 1 is not a string"},
+		{"unknown device field", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":[{"name":"0","bogus":1,"containerEdits":{"env":["A=1"]}}]}`, `unknown device field "bogus"`},
+		{"devices not a list", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","devices":{}}`, "devices: not a list"},
+		{"nested too deep", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","annotations":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, "nested deeper"},
+		{"bad common edits", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","containerEdits":{"env":"A=1"},"devices":[{"name":"0","containerEdits":{"env":["A=1"]}}]}`, `containerEdits: env: "A=1" is not a list`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -66,104 +66,105 @@ func MayRequest(data []byte) bool {
 	return false
 }
 
-// Document is a config.json opened for editing. Only what nvbind edits or
-// reads is decoded into Spec: ociVersion, process, mounts, hooks,
-// annotations, and linux.{devices,resources,namespaces,intelRdt,netDevices}.
-// Everything else stays the raw JSON it was read as, so fields nvbind does
-// not know (a newer runtime-spec, an engine's extensions) survive the
-// rewrite as they were, and large parts such as a seccomp profile cost no
-// decoding.
+// Document is a config.json opened for editing. Only the members nvbind
+// reads or edits are decoded into Spec: ociVersion, process.{env,user,
+// rlimits}, mounts, hooks, annotations and linux.{devices,intelRdt,
+// netDevices,resources.devices}. Everything else stays the raw JSON it was
+// read as, in its order, so fields nvbind does not know (a newer
+// runtime-spec, an engine's extensions) survive the rewrite as they were,
+// and large parts such as a seccomp profile cost no decoding. Decoding only
+// these small leaves, not whole runtime-spec structs, is most of what keeps
+// a GPU create fast: encoding/json builds its reflection caches afresh in
+// every process.
 type Document struct {
-	Spec  *rspec.Spec
-	top   map[string]json.RawMessage
-	linux map[string]json.RawMessage
+	Spec *rspec.Spec
+	top  *object
+	size int // of the JSON read, to size the buffer it is written from
 }
 
-// documentField ties a JSON key to the decoded field that holds it.
+// documentField ties a member of a (nested) object to the decoded field
+// that holds it.
 type documentField struct {
-	key string
-	ptr any
+	parent []string // keys of the enclosing objects, outermost first
+	key    string
+	ptr    any
 }
 
-func (d *Document) topFields() []documentField {
+func (d *Document) fields() []documentField {
 	s := d.Spec
-	return []documentField{{"process", &s.Process}, {"mounts", &s.Mounts}, {"hooks", &s.Hooks}, {"annotations", &s.Annotations}}
-}
-
-func (d *Document) linuxFields() []documentField {
-	l := d.Spec.Linux
-	return []documentField{{"devices", &l.Devices}, {"resources", &l.Resources}, {"namespaces", &l.Namespaces},
-		{"intelRdt", &l.IntelRdt}, {"netDevices", &l.NetDevices}}
+	f := []documentField{{nil, "mounts", &s.Mounts}, {nil, "hooks", &s.Hooks}, {nil, "annotations", &s.Annotations}}
+	if p := s.Process; p != nil {
+		process := []string{"process"}
+		f = append(f, documentField{process, "env", &p.Env}, documentField{process, "user", &p.User},
+			documentField{process, "rlimits", &p.Rlimits})
+	}
+	if l := s.Linux; l != nil {
+		linux := []string{"linux"}
+		f = append(f, documentField{linux, "devices", &l.Devices}, documentField{linux, "intelRdt", &l.IntelRdt},
+			documentField{linux, "netDevices", &l.NetDevices})
+		if l.Resources != nil {
+			f = append(f, documentField{[]string{"linux", "resources"}, "devices", &l.Resources.Devices})
+		}
+	}
+	return f
 }
 
 // ParseDocument decodes a spec for editing.
 func ParseDocument(data []byte) (*Document, error) {
-	d := &Document{Spec: &rspec.Spec{}}
-	top, err := splitObject(data)
+	if !json.Valid(data) {
+		// json.Valid accepts exactly what runc's decoder does; its error
+		// says why not.
+		return nil, fmt.Errorf("invalid %s: %w", SpecFile, jsonError(json.Unmarshal(data, new(json.RawMessage))))
+	}
+	top, err := parseObject(data)
 	if err != nil {
 		return nil, fmt.Errorf("invalid %s: %w", SpecFile, err)
 	}
-	d.top = top
-	if err := decodeField(d.top, "ociVersion", &d.Spec.Version); err != nil {
+	d := &Document{Spec: &rspec.Spec{}, top: top, size: len(data)}
+	if err := decodeMember(top, "ociVersion", &d.Spec.Version); err != nil {
 		return nil, err
 	}
 	if d.Spec.Version == "" {
 		return nil, fmt.Errorf("invalid %s: no ociVersion", SpecFile)
 	}
-	for _, f := range d.topFields() {
-		if err := decodeField(d.top, f.key, f.ptr); err != nil {
-			return nil, err
-		}
-	}
-	d.linux = map[string]json.RawMessage{}
-	if key := findKey(d.top, "linux"); key != "" && string(d.top[key]) != "null" {
-		if d.linux, err = splitObject(d.top[key]); err != nil {
-			return nil, fmt.Errorf("invalid %s: linux: %w", SpecFile, err)
-		}
+	// The objects that hold decoded members are opened first, so that
+	// fields() lists their members.
+	if _, open, err := top.child("process"); err != nil {
+		return nil, fmt.Errorf("invalid %s: %w", SpecFile, err)
+	} else if open {
+		d.Spec.Process = &rspec.Process{}
 	}
 	d.Spec.Linux = &rspec.Linux{}
-	for _, f := range d.linuxFields() {
-		if err := decodeField(d.linux, f.key, f.ptr); err != nil {
-			return nil, fmt.Errorf("%w (in linux)", err)
+	if linux, open, err := top.child("linux"); err != nil {
+		return nil, fmt.Errorf("invalid %s: %w", SpecFile, err)
+	} else if open {
+		if _, open, err := linux.child("resources"); err != nil {
+			return nil, fmt.Errorf("invalid %s: linux: %w", SpecFile, err)
+		} else if open {
+			d.Spec.Linux.Resources = &rspec.LinuxResources{}
+		}
+	}
+	for _, f := range d.fields() {
+		obj := top.descend(f.parent)
+		if obj == nil {
+			continue
+		}
+		if err := decodeMember(obj, f.key, f.ptr); err != nil {
+			return nil, fmt.Errorf("%w (in %s)", err, strings.Join(f.parent, "."))
 		}
 	}
 	return d, nil
 }
 
-// splitObject splits a JSON object into its members. Keys that differ only
-// in case are refused: runc (encoding/json) matches keys case-insensitively
-// and merges repeats, so such a spec could mean one thing to nvbind and
-// another to runc.
-func splitObject(data []byte) (map[string]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil {
-		return nil, jsonError(err)
-	} else if tok != json.Delim('{') {
-		return nil, errors.New("not a JSON object")
+func decodeMember(o *object, key string, ptr any) error {
+	m := o.find(key)
+	if m == nil {
+		return nil
 	}
-	m := map[string]json.RawMessage{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, jsonError(err)
-		}
-		key, _ := tok.(string)
-		if other := findKey(m, key); other != "" {
-			return nil, fmt.Errorf("key %q given twice (as %q)", key, other)
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, jsonError(err)
-		}
-		m[key] = raw
+	if err := json.Unmarshal(m.raw, ptr); err != nil {
+		return fmt.Errorf("invalid %s: %s: %w", SpecFile, key, err)
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("data after the JSON object")
-	}
-	return m, nil
+	return nil
 }
 
 // jsonError words a truncated document the way json.Unmarshal does.
@@ -174,71 +175,21 @@ func jsonError(err error) error {
 	return err
 }
 
-// findKey returns the key of m that equals key ignoring case, "" if none.
-func findKey(m map[string]json.RawMessage, key string) string {
-	if _, ok := m[key]; ok {
-		return key
-	}
-	for k := range m {
-		if strings.EqualFold(k, key) {
-			return k
-		}
-	}
-	return ""
-}
-
-func decodeField(m map[string]json.RawMessage, key string, ptr any) error {
-	k := findKey(m, key)
-	if k == "" {
-		return nil
-	}
-	if err := json.Unmarshal(m[k], ptr); err != nil {
-		return fmt.Errorf("invalid %s: %s: %w", SpecFile, key, err)
-	}
-	return nil
-}
-
-// Marshal encodes the document: the decoded fields as they are now, the
-// rest as read. A field that was absent and is still empty stays absent.
+// Marshal encodes the document: the decoded members as they are now, the
+// rest as read. A member that was absent and is still empty stays absent.
 func (d *Document) Marshal() ([]byte, error) {
-	for _, f := range d.linuxFields() {
-		if err := encodeField(d.linux, f.key, f.ptr); err != nil {
-			return nil, err
+	for _, f := range d.fields() {
+		had := d.top.descend(f.parent).find(f.key) != nil
+		if !had && reflect.ValueOf(f.ptr).Elem().IsZero() {
+			continue
 		}
-	}
-	if len(d.linux) > 0 {
-		raw, err := json.Marshal(d.linux)
+		raw, err := json.Marshal(f.ptr)
 		if err != nil {
-			return nil, fmt.Errorf("encode %s: %w", SpecFile, err)
+			return nil, fmt.Errorf("encode %s: %s: %w", SpecFile, f.key, err)
 		}
-		key := findKey(d.top, "linux")
-		if key == "" {
-			key = "linux"
-		}
-		d.top[key] = raw
+		d.top.create(f.parent).set(f.key, raw)
 	}
-	for _, f := range d.topFields() {
-		if err := encodeField(d.top, f.key, f.ptr); err != nil {
-			return nil, err
-		}
-	}
-	return json.Marshal(d.top)
-}
-
-func encodeField(m map[string]json.RawMessage, key string, ptr any) error {
-	had := findKey(m, key)
-	if had == "" && reflect.ValueOf(ptr).Elem().IsZero() {
-		return nil
-	}
-	if had != "" {
-		key = had
-	}
-	raw, err := json.Marshal(ptr)
-	if err != nil {
-		return fmt.Errorf("encode %s: %s: %w", SpecFile, key, err)
-	}
-	m[key] = raw
-	return nil
+	return d.top.marshal(make([]byte, 0, d.size+16<<10)), nil
 }
 
 // WriteDocument replaces the bundle's config.json atomically, keeping its

@@ -42,8 +42,11 @@ func TestSpecRoundTrip(t *testing.T) {
 	dir := writeBundle(t, data, 0o640)
 
 	got := loadDocument(t, dir)
-	if !reflect.DeepEqual(got.Spec.Process, want.Process) || !reflect.DeepEqual(got.Spec.Mounts, want.Mounts) {
-		t.Fatalf("round trip changed the spec")
+	p := got.Spec.Process
+	if !reflect.DeepEqual(p.Env, want.Process.Env) || !reflect.DeepEqual(p.User, want.Process.User) ||
+		!reflect.DeepEqual(p.Rlimits, want.Process.Rlimits) || !reflect.DeepEqual(got.Spec.Mounts, want.Mounts) ||
+		!reflect.DeepEqual(got.Spec.Linux.Resources.Devices, want.Linux.Resources.Devices) {
+		t.Fatalf("decoded members differ from the spec written")
 	}
 	got.Spec.Process.Env = append(got.Spec.Process.Env, "CHANGED=1")
 	if err := WriteDocument(dir, got); err != nil {
@@ -105,7 +108,7 @@ func TestDocumentKeepsWhatItDoesNotEdit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc.Spec.Process.Env[0] != "A=1" || doc.Spec.Linux.Namespaces[0].Type != "pid" {
+	if doc.Spec.Process.Env[0] != "A=1" {
 		t.Fatalf("edited parts not decoded: %+v", doc.Spec)
 	}
 	doc.Spec.Process.Env = append(doc.Spec.Process.Env, "B=2")
@@ -123,6 +126,9 @@ func TestDocumentKeepsWhatItDoesNotEdit(t *testing.T) {
 		{"unknown linux key kept", `"futureLinuxKnob":{"a":"b"}`},
 		{"seccomp kept", `"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]`},
 		{"root kept", `"root":{"path":"rootfs"}`},
+		{"namespaces kept", `"namespaces":[{"type":"pid"}]`},
+		{"unknown process key kept, in place", `"cwd":"/","futureProcessKnob":7}`},
+		{"member order kept", `{"ociVersion":"1.2.0","process":{"args":["sh"],"env":`},
 		{"env edited", `"env":["A=1","B=2"]`},
 		{"device added", `"devices":[{"path":"/dev/nvidia0","type":"c","major":195,"minor":0}]`},
 	}
@@ -155,13 +161,33 @@ func TestDocumentKeyCase(t *testing.T) {
 	}
 }
 
+// Members an edit needs are created, and a null parent becomes an object.
+func TestDocumentCreatesParents(t *testing.T) {
+	doc, err := ParseDocument([]byte(`{"ociVersion":"1.2.0","process":null}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc.Spec.Process = &rspec.Process{Env: []string{"A=1"}}
+	doc.Spec.Linux.Resources = &rspec.LinuxResources{Devices: []rspec.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}}
+	out, err := doc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"ociVersion":"1.2.0","process":{"env":["A=1"]},"linux":{"resources":{"devices":[{"allow":true,"access":"rwm"}]}}}`
+	if string(out) != want {
+		t.Errorf("got  %s\nwant %s", out, want)
+	}
+}
+
 func TestParseDocumentErrors(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"ociVersion":"1.2.0","process":{"env":"notalist"}}`: "process",
-		`{"ociVersion":"1.2.0","linux":[]}`:                   "linux",
-		`{"process":{}}`:                                      "no ociVersion",
-		`null`:                                                "not a JSON object",
-		`{"ociVersion":"1.2.0"`:                               "unexpected end of JSON input",
+		`{"ociVersion":"1.2.0","process":{"env":"notalist"}}`:  "process",
+		`{"ociVersion":"1.2.0","linux":[]}`:                    "linux",
+		`{"ociVersion":"1.2.0","linux":{"resources":7}}`:       "resources",
+		`{"ociVersion":"1.2.0","process":{"ENV":[],"env":[]}}`: "given twice",
+		`{"process":{}}`:        "no ociVersion",
+		`null`:                  "not a JSON object",
+		`{"ociVersion":"1.2.0"`: "unexpected end of JSON input",
 	} {
 		if _, err := ParseDocument([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err %v, want %q", in, err, want)
