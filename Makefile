@@ -14,7 +14,7 @@ DEPS := runc:runc busybox:busybox-static podman:podman dockerd:docker.io \
 
 # Fuzz targets run for a short bounded time by `make test` (package:target).
 FUZZ_TIME ?= 5s
-FUZZ := ./internal/request:FuzzParse ./internal/oci:FuzzParseArgs ./internal/oci:FuzzLoadSpec \
+FUZZ := ./internal/request:FuzzParse ./internal/oci:FuzzParseArgs ./internal/oci:FuzzLoadSpec ./internal/oci:FuzzLeafCodec \
         ./internal/inject:FuzzDecodeEdits ./internal/ldcache:FuzzParse ./internal/hook:FuzzInspectLibrary \
         ./internal/recipes:FuzzParseExpr ./internal/recipes:FuzzParseVersion
 

@@ -72,8 +72,15 @@ func endianFlag() uint8 {
 
 var errFormat = errors.New("not a glibc ld.so.cache")
 
-// errOldOnly is a file with the old table and no new one after it.
-var errOldOnly = fmt.Errorf("%w: no %s table", errFormat, cacheMagicNew)
+// errOldOnly is a file with the old table and no new one after it. A type
+// rather than fmt.Errorf: package init runs on every nvbind-runtime call,
+// and fmt's first use in a process is not free.
+var errOldOnly error = oldOnlyError{}
+
+type oldOnlyError struct{}
+
+func (oldOnlyError) Error() string { return errFormat.Error() + ": no " + cacheMagicNew + " table" }
+func (oldOnlyError) Unwrap() error { return errFormat }
 
 // Parse decodes the new-format table of an ld.so.cache file (new format, or
 // compat format with the new table embedded), the one every loader since

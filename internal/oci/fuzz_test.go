@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/opencontainers/runc/libcontainer/specconv"
+	"github.com/tidwall/gjson"
 )
 
 // FuzzParseArgs: the argv an engine passes is handed on to runc verbatim;
@@ -157,4 +158,72 @@ func asksForGPU(p *runcView) bool {
 		}
 	}
 	return false
+}
+
+// FuzzLeafCodec: the hand-written codec of the members nvbind edits reads
+// what encoding/json reads into runtime-spec types (whenever it accepts the
+// input) and writes the bytes json.Marshal writes.
+func FuzzLeafCodec(f *testing.F) {
+	for kind, seed := range []string{
+		`["PATH=/bin","A=\u003c\u2028\ud800","\u00e9"]`,
+		`{"cdi.k8s.io/x":"nvidia.com/gpu=0","b":"<&>"}`,
+		`{"uid":1,"gid":2,"umask":18,"additionalGids":[5,6],"username":"u"}`,
+		`[{"type":"RLIMIT_NOFILE","hard":1024,"soft":18446744073709551615},null]`,
+		`[{"destination":"/proc","type":"proc","source":"proc","options":["nosuid"],"uidMappings":[{"containerID":0,"hostID":1000,"size":1}]}]`,
+		`{"prestart":[{"path":"/bin/x","args":["x"],"env":["A=1"],"timeout":-5}],"createContainer":[],"poststop":null}`,
+		`[{"path":"/dev/nvidia0","type":"c","major":195,"minor":0,"fileMode":438,"uid":0,"gid":0}]`,
+		`[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":195,"minor":-1,"access":"rw"}]`,
+	} {
+		f.Add(uint8(kind), seed)
+	}
+	f.Add(uint8(4), `[{"Destination":"/x","DESTINATION":"/y"}]`)
+	f.Add(uint8(2), `{"UID":7,"gid":null}`)
+	f.Fuzz(func(t *testing.T, kind uint8, data string) {
+		if !json.Valid([]byte(data)) {
+			return
+		}
+		switch kind % 8 {
+		case 0:
+			checkLeaf(t, data, readStrings, appendStrings)
+		case 1:
+			checkLeaf(t, data, readStringMap, appendStringMap)
+		case 2:
+			checkLeaf(t, data, readUser, appendUser)
+		case 3:
+			checkLeaf(t, data, readRlimits, writeRlimits)
+		case 4:
+			checkLeaf(t, data, readMounts, writeMounts)
+		case 5:
+			checkLeaf(t, data, readHooks, appendHooks)
+		case 6:
+			checkLeaf(t, data, readDevices, writeDevices)
+		case 7:
+			checkLeaf(t, data, readRules, writeRules)
+		}
+	})
+}
+
+func checkLeaf[T any](t *testing.T, data string, read func(*leafReader, gjson.Result) T, write func([]byte, T) []byte) {
+	var want T
+	wantErr := json.Unmarshal([]byte(data), &want)
+	r := &leafReader{}
+	got := read(r, gjson.Parse(data))
+	if r.err == nil {
+		if wantErr != nil {
+			t.Fatalf("accepts what encoding/json refuses (%v): %s", wantErr, data)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("decodes %s as %#v, encoding/json as %#v", data, got, want)
+		}
+	}
+	if wantErr != nil {
+		return
+	}
+	wantJSON, err := json.Marshal(want)
+	if err != nil {
+		return
+	}
+	if gotJSON := write(nil, want); string(gotJSON) != string(wantJSON) {
+		t.Fatalf("encodes %#v as\n%s\nencoding/json as\n%s", want, gotJSON, wantJSON)
+	}
 }

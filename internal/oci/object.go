@@ -17,10 +17,11 @@ type object struct {
 }
 
 type member struct {
-	rawKey string  // the key as written, quotes and escapes included
-	key    string  // the key decoded
-	raw    []byte  // the value as read or set
-	obj    *object // the value opened as an object, if it was
+	rawKey string       // the key as written, quotes and escapes included
+	key    string       // the key decoded
+	val    gjson.Result // the value as read
+	raw    []byte       // the value as set, nil if it was not
+	obj    *object      // the value opened as an object, if it was
 }
 
 // parseObject splits a validated JSON object into its members. Keys that
@@ -28,7 +29,10 @@ type member struct {
 // case-insensitively and merges repeats, so such a spec could mean one
 // thing to nvbind and another to runc.
 func parseObject(data []byte) (*object, error) {
-	v := gjson.ParseBytes(data)
+	return parseObjectValue(gjson.ParseBytes(data))
+}
+
+func parseObjectValue(v gjson.Result) (*object, error) {
 	if !v.IsObject() {
 		return nil, errors.New("not a JSON object")
 	}
@@ -39,7 +43,7 @@ func parseObject(data []byte) (*object, error) {
 			err = fmt.Errorf("key %q given twice (as %q)", k.Str, other.key)
 			return false
 		}
-		o.members = append(o.members, &member{rawKey: k.Raw, key: k.Str, raw: []byte(val.Raw)})
+		o.members = append(o.members, &member{rawKey: k.Raw, key: k.Str, val: val})
 		return true
 	})
 	return o, err
@@ -74,10 +78,10 @@ func (o *object) child(key string) (c *object, open bool, err error) {
 	if m.obj != nil {
 		return m.obj, true, nil
 	}
-	if string(m.raw) == "null" {
+	if m.val.Type == gjson.Null && m.raw == nil {
 		return nil, false, nil
 	}
-	if m.obj, err = parseObject(m.raw); err != nil {
+	if m.obj, err = parseObjectValue(m.val); err != nil {
 		return nil, false, fmt.Errorf("%s: %w", key, err)
 	}
 	return m.obj, true, nil
@@ -132,10 +136,13 @@ func (o *object) marshal(buf []byte) []byte {
 		}
 		buf = append(buf, m.rawKey...)
 		buf = append(buf, ':')
-		if m.obj != nil {
+		switch {
+		case m.obj != nil:
 			buf = m.obj.marshal(buf)
-		} else {
+		case m.raw != nil:
 			buf = append(buf, m.raw...)
+		default:
+			buf = append(buf, m.val.Raw...)
 		}
 	}
 	return append(buf, '}')

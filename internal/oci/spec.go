@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/tidwall/gjson"
 
 	"github.com/nvbind/nvbind/internal/atomicfile"
 )
@@ -88,22 +89,33 @@ type documentField struct {
 	parent []string // keys of the enclosing objects, outermost first
 	key    string
 	ptr    any
+	codec  leafCodec
+}
+
+func field[T any](parent []string, key string, ptr *T, read func(*leafReader, gjson.Result) T, write func([]byte, T) []byte) documentField {
+	return documentField{parent, key, ptr, leaf(ptr, read, write)}
 }
 
 func (d *Document) fields() []documentField {
 	s := d.Spec
-	f := []documentField{{nil, "mounts", &s.Mounts}, {nil, "hooks", &s.Hooks}, {nil, "annotations", &s.Annotations}}
+	f := []documentField{
+		field(nil, "mounts", &s.Mounts, readMounts, writeMounts),
+		field(nil, "hooks", &s.Hooks, readHooks, appendHooks),
+		field(nil, "annotations", &s.Annotations, readStringMap, appendStringMap),
+	}
 	if p := s.Process; p != nil {
 		process := []string{"process"}
-		f = append(f, documentField{process, "env", &p.Env}, documentField{process, "user", &p.User},
-			documentField{process, "rlimits", &p.Rlimits})
+		f = append(f, field(process, "env", &p.Env, readStrings, appendStrings),
+			field(process, "user", &p.User, readUser, appendUser),
+			field(process, "rlimits", &p.Rlimits, readRlimits, writeRlimits))
 	}
 	if l := s.Linux; l != nil {
 		linux := []string{"linux"}
-		f = append(f, documentField{linux, "devices", &l.Devices}, documentField{linux, "intelRdt", &l.IntelRdt},
-			documentField{linux, "netDevices", &l.NetDevices})
+		f = append(f, field(linux, "devices", &l.Devices, readDevices, writeDevices),
+			documentField{linux, "intelRdt", &l.IntelRdt, jsonLeaf(&l.IntelRdt)},
+			documentField{linux, "netDevices", &l.NetDevices, jsonLeaf(&l.NetDevices)})
 		if l.Resources != nil {
-			f = append(f, documentField{[]string{"linux", "resources"}, "devices", &l.Resources.Devices})
+			f = append(f, field([]string{"linux", "resources"}, "devices", &l.Resources.Devices, readRules, writeRules))
 		}
 	}
 	return f
@@ -121,8 +133,11 @@ func ParseDocument(data []byte) (*Document, error) {
 		return nil, fmt.Errorf("invalid %s: %w", SpecFile, err)
 	}
 	d := &Document{Spec: &rspec.Spec{}, top: top, size: len(data)}
-	if err := decodeMember(top, "ociVersion", &d.Spec.Version); err != nil {
-		return nil, err
+	if m := top.find("ociVersion"); m != nil {
+		r := &leafReader{}
+		if d.Spec.Version = r.str(m.val, "ociVersion"); r.err != nil {
+			return nil, fmt.Errorf("invalid %s: %w", SpecFile, r.err)
+		}
 	}
 	if d.Spec.Version == "" {
 		return nil, fmt.Errorf("invalid %s: no ociVersion", SpecFile)
@@ -149,22 +164,18 @@ func ParseDocument(data []byte) (*Document, error) {
 		if obj == nil {
 			continue
 		}
-		if err := decodeMember(obj, f.key, f.ptr); err != nil {
-			return nil, fmt.Errorf("%w (in %s)", err, strings.Join(f.parent, "."))
+		m := obj.find(f.key)
+		if m == nil {
+			continue
+		}
+		if err := f.codec.decode(m.val); err != nil {
+			if len(f.parent) > 0 {
+				err = fmt.Errorf("%s: %w", strings.Join(f.parent, "."), err)
+			}
+			return nil, fmt.Errorf("invalid %s: %w", SpecFile, err)
 		}
 	}
 	return d, nil
-}
-
-func decodeMember(o *object, key string, ptr any) error {
-	m := o.find(key)
-	if m == nil {
-		return nil
-	}
-	if err := json.Unmarshal(m.raw, ptr); err != nil {
-		return fmt.Errorf("invalid %s: %s: %w", SpecFile, key, err)
-	}
-	return nil
 }
 
 // jsonError words a truncated document the way json.Unmarshal does.
@@ -183,7 +194,7 @@ func (d *Document) Marshal() ([]byte, error) {
 		if !had && reflect.ValueOf(f.ptr).Elem().IsZero() {
 			continue
 		}
-		raw, err := json.Marshal(f.ptr)
+		raw, err := f.codec.encode(nil)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %s: %w", SpecFile, f.key, err)
 		}

@@ -1,0 +1,593 @@
+package oci
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/tidwall/gjson"
+)
+
+// Readers and writers of the members, by type.
+var (
+	readStrings   = func(r *leafReader, v gjson.Result) []string { return r.strs(v, "env") }
+	readStringMap = func(r *leafReader, v gjson.Result) map[string]string { return r.stringMap(v, "annotations") }
+	readUser      = (*leafReader).user
+	readRlimits   = func(r *leafReader, v gjson.Result) []rspec.POSIXRlimit { return listOf(r, v, "rlimits", r.rlimit) }
+	readMounts    = func(r *leafReader, v gjson.Result) []rspec.Mount { return listOf(r, v, "mounts", r.mount) }
+	readHooks     = (*leafReader).hooks
+	readDevices   = func(r *leafReader, v gjson.Result) []rspec.LinuxDevice { return listOf(r, v, "devices", r.device) }
+	readRules     = func(r *leafReader, v gjson.Result) []rspec.LinuxDeviceCgroup {
+		return listOf(r, v, "devices", r.deviceRule)
+	}
+	writeRlimits = func(b []byte, l []rspec.POSIXRlimit) []byte { return appendList(b, l, appendRlimit) }
+	writeMounts  = func(b []byte, l []rspec.Mount) []byte { return appendList(b, l, appendMount) }
+	writeDevices = func(b []byte, l []rspec.LinuxDevice) []byte { return appendList(b, l, appendDevice) }
+	writeRules   = func(b []byte, l []rspec.LinuxDeviceCgroup) []byte { return appendList(b, l, appendDeviceRule) }
+)
+
+// leafjson.go decodes and encodes the config.json members nvbind edits
+// (env, annotations, user, rlimits, mounts, hooks, linux devices and
+// device cgroup rules) without encoding/json. nvbind-runtime runs once per
+// create, so encoding/json's reflection caches are always cold, and
+// building them cost more than the rest of reading and writing the spec.
+// Decoding follows encoding/json into runtime-spec types, as runc reads
+// the file (keys match case-insensitively, unknown keys are ignored, null
+// is a zero value), except that it refuses a key given twice in one object
+// and strings that are not UTF-8, where encoding/json would merge or
+// replace. Encoding gives encoding/json's bytes. FuzzLeafCodec checks both
+// against encoding/json.
+
+// leafReader decodes gjson values and keeps the first error.
+type leafReader struct{ err error }
+
+func (r *leafReader) fail(what string, v gjson.Result, want string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s: %.32s is not %s", what, v.Raw, want)
+	}
+}
+
+// object calls set for each member of v whose key matches one of names
+// (as encoding/json matches field names); null is an absent object.
+func (r *leafReader) object(v gjson.Result, what string, names []string, set func(i int, v gjson.Result)) {
+	if r.err != nil || v.Type == gjson.Null {
+		return
+	}
+	if !v.IsObject() {
+		r.fail(what, v, "an object")
+		return
+	}
+	var seen []int
+	v.ForEach(func(k, v gjson.Result) bool {
+		i := slices.Index(names, k.Str)
+		if i < 0 {
+			i = slices.IndexFunc(names, func(n string) bool { return strings.EqualFold(n, k.Str) })
+		}
+		switch {
+		case i < 0:
+		case slices.Contains(seen, i):
+			r.err = fmt.Errorf("%s: field %q given twice", what, names[i])
+		default:
+			seen = append(seen, i)
+			set(i, v)
+		}
+		return r.err == nil
+	})
+}
+
+// listOf decodes a JSON array with elem: null is a nil slice, [] an
+// empty one.
+func listOf[T any](r *leafReader, v gjson.Result, what string, elem func(gjson.Result) T) []T {
+	if r.err != nil || v.Type == gjson.Null {
+		return nil
+	}
+	if !v.IsArray() {
+		r.fail(what, v, "a list")
+		return nil
+	}
+	out := []T{}
+	v.ForEach(func(_, v gjson.Result) bool {
+		out = append(out, elem(v))
+		return r.err == nil
+	})
+	return out
+}
+
+func (r *leafReader) str(v gjson.Result, what string) string {
+	if r.err != nil || v.Type == gjson.Null {
+		return ""
+	}
+	if v.Type != gjson.String || !utf8.ValidString(v.Str) {
+		r.fail(what, v, "a UTF-8 string")
+		return ""
+	}
+	return v.Str
+}
+
+func (r *leafReader) strs(v gjson.Result, what string) []string {
+	return listOf(r, v, what, func(v gjson.Result) string { return r.str(v, what) })
+}
+
+func (r *leafReader) uint(v gjson.Result, what string, bits int) uint64 {
+	if r.err != nil || v.Type == gjson.Null {
+		return 0
+	}
+	n, err := strconv.ParseUint(v.Raw, 10, bits)
+	if v.Type != gjson.Number || err != nil {
+		r.fail(what, v, fmt.Sprintf("a %d-bit unsigned integer", bits))
+	}
+	return n
+}
+
+func (r *leafReader) int(v gjson.Result, what string, bits int) int64 {
+	if r.err != nil || v.Type == gjson.Null {
+		return 0
+	}
+	n, err := strconv.ParseInt(v.Raw, 10, bits)
+	if v.Type != gjson.Number || err != nil {
+		r.fail(what, v, fmt.Sprintf("a %d-bit integer", bits))
+	}
+	return n
+}
+
+func (r *leafReader) uint32(v gjson.Result, what string) uint32 { return uint32(r.uint(v, what, 32)) }
+
+// uint32Ptr, int64Ptr and intPtr decode optional numbers: null is nil.
+func (r *leafReader) uint32Ptr(v gjson.Result, what string) *uint32 {
+	if v.Type == gjson.Null {
+		return nil
+	}
+	n := r.uint32(v, what)
+	return &n
+}
+
+func (r *leafReader) int64Ptr(v gjson.Result, what string) *int64 {
+	if v.Type == gjson.Null {
+		return nil
+	}
+	n := r.int(v, what, 64)
+	return &n
+}
+
+func (r *leafReader) intPtr(v gjson.Result, what string) *int {
+	if v.Type == gjson.Null {
+		return nil
+	}
+	n := int(r.int(v, what, strconv.IntSize))
+	return &n
+}
+
+func (r *leafReader) boolean(v gjson.Result, what string) bool {
+	switch {
+	case r.err != nil || v.Type == gjson.Null:
+	case v.Type == gjson.True || v.Type == gjson.False:
+		return v.Bool()
+	default:
+		r.fail(what, v, "a boolean")
+	}
+	return false
+}
+
+func (r *leafReader) stringMap(v gjson.Result, what string) map[string]string {
+	if r.err != nil || v.Type == gjson.Null {
+		return nil
+	}
+	if !v.IsObject() {
+		r.fail(what, v, "an object")
+		return nil
+	}
+	m := map[string]string{}
+	v.ForEach(func(k, val gjson.Result) bool {
+		if !utf8.ValidString(k.Str) {
+			r.fail(what, k, "a UTF-8 key")
+		}
+		m[k.Str] = r.str(val, what)
+		return r.err == nil
+	})
+	return m
+}
+
+var (
+	userFields    = []string{"uid", "gid", "umask", "additionalGids", "username"}
+	rlimitFields  = []string{"type", "hard", "soft"}
+	mountFields   = []string{"destination", "type", "source", "options", "uidMappings", "gidMappings"}
+	idMapFields   = []string{"containerID", "hostID", "size"}
+	hookFields    = []string{"path", "args", "env", "timeout"}
+	hooksFields   = []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}
+	deviceFields  = []string{"path", "type", "major", "minor", "fileMode", "uid", "gid"}
+	devRuleFields = []string{"allow", "type", "major", "minor", "access"}
+)
+
+func (r *leafReader) user(v gjson.Result) (u rspec.User) {
+	r.object(v, "user", userFields, func(i int, v gjson.Result) {
+		switch i {
+		case 0:
+			u.UID = r.uint32(v, "uid")
+		case 1:
+			u.GID = r.uint32(v, "gid")
+		case 2:
+			u.Umask = r.uint32Ptr(v, "umask")
+		case 3:
+			u.AdditionalGids = listOf(r, v, "additionalGids", func(v gjson.Result) uint32 { return r.uint32(v, "additionalGids") })
+		case 4:
+			u.Username = r.str(v, "username")
+		}
+	})
+	return u
+}
+
+func (r *leafReader) rlimit(v gjson.Result) (l rspec.POSIXRlimit) {
+	r.object(v, "rlimits", rlimitFields, func(i int, v gjson.Result) {
+		switch i {
+		case 0:
+			l.Type = r.str(v, "type")
+		case 1:
+			l.Hard = r.uint(v, "hard", 64)
+		case 2:
+			l.Soft = r.uint(v, "soft", 64)
+		}
+	})
+	return l
+}
+
+func (r *leafReader) idMapping(v gjson.Result) (m rspec.LinuxIDMapping) {
+	r.object(v, "idMappings", idMapFields, func(i int, v gjson.Result) {
+		n := r.uint32(v, idMapFields[i])
+		switch i {
+		case 0:
+			m.ContainerID = n
+		case 1:
+			m.HostID = n
+		case 2:
+			m.Size = n
+		}
+	})
+	return m
+}
+
+func (r *leafReader) mount(v gjson.Result) (m rspec.Mount) {
+	r.object(v, "mounts", mountFields, func(i int, v gjson.Result) {
+		switch i {
+		case 0:
+			m.Destination = r.str(v, "destination")
+		case 1:
+			m.Type = r.str(v, "type")
+		case 2:
+			m.Source = r.str(v, "source")
+		case 3:
+			m.Options = r.strs(v, "options")
+		case 4:
+			m.UIDMappings = listOf(r, v, "uidMappings", r.idMapping)
+		case 5:
+			m.GIDMappings = listOf(r, v, "gidMappings", r.idMapping)
+		}
+	})
+	return m
+}
+
+func (r *leafReader) hook(v gjson.Result) (h rspec.Hook) {
+	r.object(v, "hooks", hookFields, func(i int, v gjson.Result) {
+		switch i {
+		case 0:
+			h.Path = r.str(v, "path")
+		case 1:
+			h.Args = r.strs(v, "args")
+		case 2:
+			h.Env = r.strs(v, "env")
+		case 3:
+			h.Timeout = r.intPtr(v, "timeout")
+		}
+	})
+	return h
+}
+
+func (r *leafReader) hooks(v gjson.Result) *rspec.Hooks {
+	if v.Type == gjson.Null {
+		return nil
+	}
+	h := &rspec.Hooks{}
+	lists := hookLists(h)
+	r.object(v, "hooks", hooksFields, func(i int, v gjson.Result) {
+		*lists[i] = listOf(r, v, hooksFields[i], r.hook)
+	})
+	return h
+}
+
+func (r *leafReader) device(v gjson.Result) (d rspec.LinuxDevice) {
+	r.object(v, "devices", deviceFields, func(i int, v gjson.Result) {
+		switch i {
+		case 0:
+			d.Path = r.str(v, "path")
+		case 1:
+			d.Type = r.str(v, "type")
+		case 2:
+			d.Major = r.int(v, "major", 64)
+		case 3:
+			d.Minor = r.int(v, "minor", 64)
+		case 4:
+			if m := r.uint32Ptr(v, "fileMode"); m != nil {
+				mode := os.FileMode(*m)
+				d.FileMode = &mode
+			}
+		case 5:
+			d.UID = r.uint32Ptr(v, "uid")
+		case 6:
+			d.GID = r.uint32Ptr(v, "gid")
+		}
+	})
+	return d
+}
+
+func (r *leafReader) deviceRule(v gjson.Result) (c rspec.LinuxDeviceCgroup) {
+	r.object(v, "devices", devRuleFields, func(i int, v gjson.Result) {
+		switch i {
+		case 0:
+			c.Allow = r.boolean(v, "allow")
+		case 1:
+			c.Type = r.str(v, "type")
+		case 2:
+			c.Major = r.int64Ptr(v, "major")
+		case 3:
+			c.Minor = r.int64Ptr(v, "minor")
+		case 4:
+			c.Access = r.str(v, "access")
+		}
+	})
+	return c
+}
+
+// hookLists returns the hook lists in hooksFields' order.
+func hookLists(h *rspec.Hooks) []*[]rspec.Hook {
+	return []*[]rspec.Hook{&h.Prestart, &h.CreateRuntime, &h.CreateContainer, &h.StartContainer, &h.Poststart, &h.Poststop}
+}
+
+// Encoding: each function appends what json.Marshal gives for its type.
+
+// appendString quotes s as encoding/json does, HTML-escaping included.
+func appendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case c == utf8.RuneError && size == 1:
+			dst = append(append(dst, s[start:i]...), `\ufffd`...)
+		case c == '\u2028' || c == '\u2029':
+			dst = append(append(dst, s[start:i]...), '\\', 'u', '2', '0', '2', hex[c&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(append(dst, s[start:]...), '"')
+}
+
+// appendKey starts a member: the separator unless first, then "key":.
+func appendKey(dst []byte, first bool, key string) []byte {
+	if !first {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, key...)
+	return append(dst, '"', ':')
+}
+
+// appendList appends a slice as encoding/json does: null when nil.
+func appendList[T any](dst []byte, list []T, elem func([]byte, T) []byte) []byte {
+	if list == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i, v := range list {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = elem(dst, v)
+	}
+	return append(dst, ']')
+}
+
+func appendStrings(dst []byte, list []string) []byte { return appendList(dst, list, appendString) }
+
+func appendUint32(dst []byte, n uint32) []byte { return strconv.AppendUint(dst, uint64(n), 10) }
+
+func appendStringMap(dst []byte, m map[string]string) []byte {
+	if m == nil {
+		return append(dst, "null"...)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(appendString(dst, k), ':')
+		dst = appendString(dst, m[k])
+	}
+	return append(dst, '}')
+}
+
+func appendUser(dst []byte, u rspec.User) []byte {
+	dst = appendUint32(appendKey(append(dst, '{'), true, "uid"), u.UID)
+	dst = appendUint32(appendKey(dst, false, "gid"), u.GID)
+	if u.Umask != nil {
+		dst = appendUint32(appendKey(dst, false, "umask"), *u.Umask)
+	}
+	if len(u.AdditionalGids) > 0 {
+		dst = appendList(appendKey(dst, false, "additionalGids"), u.AdditionalGids, appendUint32)
+	}
+	if u.Username != "" {
+		dst = appendString(appendKey(dst, false, "username"), u.Username)
+	}
+	return append(dst, '}')
+}
+
+func appendRlimit(dst []byte, l rspec.POSIXRlimit) []byte {
+	dst = appendString(appendKey(append(dst, '{'), true, "type"), l.Type)
+	dst = strconv.AppendUint(appendKey(dst, false, "hard"), l.Hard, 10)
+	dst = strconv.AppendUint(appendKey(dst, false, "soft"), l.Soft, 10)
+	return append(dst, '}')
+}
+
+func appendIDMapping(dst []byte, m rspec.LinuxIDMapping) []byte {
+	dst = appendUint32(appendKey(append(dst, '{'), true, "containerID"), m.ContainerID)
+	dst = appendUint32(appendKey(dst, false, "hostID"), m.HostID)
+	dst = appendUint32(appendKey(dst, false, "size"), m.Size)
+	return append(dst, '}')
+}
+
+func appendMount(dst []byte, m rspec.Mount) []byte {
+	dst = appendString(appendKey(append(dst, '{'), true, "destination"), m.Destination)
+	if m.Type != "" {
+		dst = appendString(appendKey(dst, false, "type"), m.Type)
+	}
+	if m.Source != "" {
+		dst = appendString(appendKey(dst, false, "source"), m.Source)
+	}
+	if len(m.Options) > 0 {
+		dst = appendStrings(appendKey(dst, false, "options"), m.Options)
+	}
+	if len(m.UIDMappings) > 0 {
+		dst = appendList(appendKey(dst, false, "uidMappings"), m.UIDMappings, appendIDMapping)
+	}
+	if len(m.GIDMappings) > 0 {
+		dst = appendList(appendKey(dst, false, "gidMappings"), m.GIDMappings, appendIDMapping)
+	}
+	return append(dst, '}')
+}
+
+func appendHook(dst []byte, h rspec.Hook) []byte {
+	dst = appendString(appendKey(append(dst, '{'), true, "path"), h.Path)
+	if len(h.Args) > 0 {
+		dst = appendStrings(appendKey(dst, false, "args"), h.Args)
+	}
+	if len(h.Env) > 0 {
+		dst = appendStrings(appendKey(dst, false, "env"), h.Env)
+	}
+	if h.Timeout != nil {
+		dst = strconv.AppendInt(appendKey(dst, false, "timeout"), int64(*h.Timeout), 10)
+	}
+	return append(dst, '}')
+}
+
+func appendHooks(dst []byte, h *rspec.Hooks) []byte {
+	if h == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '{')
+	first := true
+	for i, list := range hookLists(h) {
+		if len(*list) > 0 {
+			dst = appendList(appendKey(dst, first, hooksFields[i]), *list, appendHook)
+			first = false
+		}
+	}
+	return append(dst, '}')
+}
+
+func appendDevice(dst []byte, d rspec.LinuxDevice) []byte {
+	dst = appendString(appendKey(append(dst, '{'), true, "path"), d.Path)
+	dst = appendString(appendKey(dst, false, "type"), d.Type)
+	dst = strconv.AppendInt(appendKey(dst, false, "major"), d.Major, 10)
+	dst = strconv.AppendInt(appendKey(dst, false, "minor"), d.Minor, 10)
+	if d.FileMode != nil {
+		dst = appendUint32(appendKey(dst, false, "fileMode"), uint32(*d.FileMode))
+	}
+	if d.UID != nil {
+		dst = appendUint32(appendKey(dst, false, "uid"), *d.UID)
+	}
+	if d.GID != nil {
+		dst = appendUint32(appendKey(dst, false, "gid"), *d.GID)
+	}
+	return append(dst, '}')
+}
+
+func appendDeviceRule(dst []byte, c rspec.LinuxDeviceCgroup) []byte {
+	dst = strconv.AppendBool(appendKey(append(dst, '{'), true, "allow"), c.Allow)
+	if c.Type != "" {
+		dst = appendString(appendKey(dst, false, "type"), c.Type)
+	}
+	if c.Major != nil {
+		dst = strconv.AppendInt(appendKey(dst, false, "major"), *c.Major, 10)
+	}
+	if c.Minor != nil {
+		dst = strconv.AppendInt(appendKey(dst, false, "minor"), *c.Minor, 10)
+	}
+	if c.Access != "" {
+		dst = appendString(appendKey(dst, false, "access"), c.Access)
+	}
+	return append(dst, '}')
+}
+
+// leafCodec decodes a member into its field and encodes the field back.
+type leafCodec struct {
+	decode func(v gjson.Result) error
+	encode func(dst []byte) ([]byte, error)
+}
+
+// leaf makes the codec of a field from its reader and writer.
+func leaf[T any](ptr *T, read func(*leafReader, gjson.Result) T, write func([]byte, T) []byte) leafCodec {
+	return leafCodec{
+		decode: func(v gjson.Result) error {
+			r := &leafReader{}
+			x := read(r, v)
+			if r.err == nil {
+				*ptr = x
+			}
+			return r.err
+		},
+		encode: func(dst []byte) ([]byte, error) { return write(dst, *ptr), nil },
+	}
+}
+
+// jsonLeaf decodes and encodes a rarely present member with
+// encoding/json: its cold cost is only paid when a spec has it.
+func jsonLeaf(ptr any) leafCodec {
+	return leafCodec{
+		decode: func(v gjson.Result) error { return json.Unmarshal([]byte(v.Raw), ptr) },
+		encode: func(dst []byte) ([]byte, error) {
+			raw, err := json.Marshal(ptr)
+			return append(dst, raw...), err
+		},
+	}
+}
