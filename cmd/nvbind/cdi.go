@@ -49,7 +49,7 @@ func cdiGenerate(args []string, stdout, stderr io.Writer) int {
 	var disc discoveryFlags
 	disc.register(fs, cfg.Driver.Root)
 	output := fs.String("output", defaultSpecPath(cfg), "spec file to write atomically ('-' for stdout)")
-	format := fs.String("format", "", "yaml or json (default: from the output's extension, else yaml)")
+	format := fs.String("format", "", "yaml or json (default: json for a file, yaml for stdout)")
 	names := fs.String("device-name-strategy", "index,uuid", "device names: index, uuid or both (comma-separated)")
 	hookPath := fs.String("hook-path", cfg.HookPath(), "absolute path of nvbind-hook on the host")
 	if code, done := parseStdFlags(fs, args, stderr); done {
@@ -62,9 +62,13 @@ func cdiGenerate(args []string, stdout, stderr io.Writer) int {
 		Generator:  "nvbind " + version,
 	}
 	if opts.Format == "" {
-		opts.Format = "yaml"
-		if strings.HasSuffix(*output, ".json") {
-			opts.Format = "json"
+		// A spec file is read by runtimes, nvbind-runtime on every GPU
+		// create, and JSON (a subset of YAML, so every CDI consumer reads
+		// it under either name) parses several times faster than YAML;
+		// stdout is read by people.
+		opts.Format = "json"
+		if *output == "-" {
+			opts.Format = "yaml"
 		}
 	}
 	if opts.Format != "yaml" && opts.Format != "json" {

@@ -43,14 +43,6 @@ func TestCDISpecAcceptedByPodman(t *testing.T) {
 	}
 	spec := fmt.Sprintf("/var/run/cdi/nvbind-it-%d.yaml", os.Getpid())
 	t.Cleanup(func() { os.Remove(spec) })
-	gen := runT(t, []string{"NVBIND_CONFIG=" + filepath.Join(dir, "none.toml")}, bins.CLI, "cdi", "generate",
-		"--driver-root", r.Dir, "--output", spec, "--hook-path", bins.Hook)
-	if gen.Code != 0 || !strings.Contains(gen.Stdout, "wrote "+spec+": driver 580.95.05, 2 GPU(s)") {
-		t.Fatalf("nvbind cdi generate: %s", gen)
-	}
-	if data, _ := os.ReadFile(spec); !bytes.Contains(data, []byte(`cdiVersion: "0.5.0"`)) {
-		t.Fatalf("spec is not cdiVersion 0.5.0:\n%.300s", data)
-	}
 
 	conf := filepath.Join(dir, "containers.conf")
 	os.WriteFile(conf, []byte("[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"), 0o644)
@@ -63,6 +55,25 @@ func TestCDISpecAcceptedByPodman(t *testing.T) {
 	if res := pm("import", busyboxTar(t, dir), "localhost/nvbind-cdi:test"); res.Code != 0 {
 		t.Fatalf("podman import: %s", res)
 	}
+	// Both formats nvbind writes: JSON (a file's default) and YAML.
+	for format, version := range map[string]string{"json": `"cdiVersion":"0.5.0"`, "yaml": `cdiVersion: "0.5.0"`} {
+		t.Run(format, func(t *testing.T) {
+			gen := runT(t, []string{"NVBIND_CONFIG=" + filepath.Join(dir, "none.toml")}, bins.CLI, "cdi", "generate",
+				"--driver-root", r.Dir, "--output", spec, "--hook-path", bins.Hook, "--format", format)
+			if gen.Code != 0 || !strings.Contains(gen.Stdout, "wrote "+spec+": driver 580.95.05, 2 GPU(s)") {
+				t.Fatalf("nvbind cdi generate: %s", gen)
+			}
+			if data, _ := os.ReadFile(spec); !bytes.Contains(data, []byte(version)) {
+				t.Fatalf("spec is not %s of cdiVersion 0.5.0:\n%.300s", format, data)
+			}
+			checkPodmanGPU1(t, r, pm)
+		})
+	}
+}
+
+// checkPodmanGPU1 runs a container asking Podman for nvidia.com/gpu=1 and
+// checks what it sees.
+func checkPodmanGPU1(t *testing.T, r *simroot.Root, pm func(args ...string) Result) {
 	script := "ls /dev; ls -l /dev/nvidia1 /dev/dri/by-path; nvidia-smi -L; " +
 		"readlink /usr/lib/x86_64-linux-gnu/libcuda.so.1; echo env=$NVBIND_DRIVER_VERSION; " +
 		"ls /usr/lib/x86_64-linux-gnu | grep -c GLX; true"
