@@ -1,287 +1,158 @@
 package inject
 
 import (
-	"fmt"
 	"os"
-	"slices"
-	"strconv"
-	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 	cdispec "tags.cncf.io/container-device-interface/specs-go"
+
+	"github.com/nvbind/nvbind/internal/jsonread"
 )
 
-// editsjson.go decodes the containerEdits of a JSON CDI spec from gjson
-// values, without encoding/json: a create decodes edits once per process,
-// so encoding/json's reflection caches are always cold, and building them
-// cost more than all the rest of reading an 8-GPU spec. The decoding is
-// strict (unknown fields, wrong types and null list elements are refused)
-// and FuzzDecodeEdits checks that whatever it accepts, encoding/json
-// decodes to the same edits.
+// editsjson.go decodes the containerEdits of a JSON CDI spec with
+// jsonread rather than encoding/json, whose cold reflection caches cost
+// more than all the rest of reading an 8-GPU spec. Decoding is strict:
+// unknown fields, a field given twice, wrong types and null list elements
+// are refused. FuzzDecodeEdits checks that whatever it accepts,
+// encoding/json decodes to the same edits.
+
+var (
+	editsFields     = []string{"env", "deviceNodes", "netDevices", "hooks", "mounts", "intelRdt", "additionalGids"}
+	deviceFields    = []string{"path", "hostPath", "type", "major", "minor", "fileMode", "permissions", "uid", "gid"}
+	netDeviceFields = []string{"hostInterfaceName", "name"}
+	hookFields      = []string{"hookName", "path", "args", "env", "timeout"}
+	mountFields     = []string{"hostPath", "containerPath", "options", "type"}
+	intelRdtFields  = []string{"closID", "l3CacheSchema", "memBwSchema", "schemata", "enableMonitoring"}
+)
 
 // decodeEdits decodes one containerEdits object.
 func decodeEdits(raw string) (cdispec.ContainerEdits, error) {
 	var e cdispec.ContainerEdits
-	d := &editsDecoder{}
-	d.object(gjson.Parse(raw), "containerEdits", func(key string, v gjson.Result) bool {
-		switch key {
-		case "env":
-			e.Env = d.strings(v, key)
-		case "deviceNodes":
-			e.DeviceNodes = listOf(d, v, key, d.deviceNode)
-		case "netDevices":
-			e.NetDevices = listOf(d, v, key, d.netDevice)
-		case "hooks":
-			e.Hooks = listOf(d, v, key, d.hook)
-		case "mounts":
-			e.Mounts = listOf(d, v, key, d.mount)
-		case "intelRdt":
+	d := &editsReader{jsonread.Reader{Strict: true}}
+	d.Object(gjson.Parse(raw), "containerEdits", editsFields, func(i int, v gjson.Result) {
+		switch i {
+		case 0:
+			e.Env = d.Strings(v, "env")
+		case 1:
+			e.DeviceNodes = jsonread.List(&d.Reader, v, "deviceNodes", d.deviceNode)
+		case 2:
+			e.NetDevices = jsonread.List(&d.Reader, v, "netDevices", d.netDevice)
+		case 3:
+			e.Hooks = jsonread.List(&d.Reader, v, "hooks", d.hook)
+		case 4:
+			e.Mounts = jsonread.List(&d.Reader, v, "mounts", d.mount)
+		case 5:
 			e.IntelRdt = d.intelRdt(v)
-		case "additionalGids":
-			e.AdditionalGIDs = listOf(d, v, key, func(v gjson.Result) uint32 { return d.uint32(v, key) })
-		default:
-			return false
+		case 6:
+			e.AdditionalGIDs = jsonread.List(&d.Reader, v, "additionalGids",
+				func(v gjson.Result) uint32 { return d.Uint32(v, "additionalGids") })
 		}
-		return true
 	})
-	return e, d.err
+	return e, d.Err
 }
 
-// editsDecoder keeps the first error; later calls are then no-ops.
-type editsDecoder struct{ err error }
+type editsReader struct{ jsonread.Reader }
 
-func (d *editsDecoder) fail(what string, v gjson.Result, want string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%s: %.32s is not %s", what, v.Raw, want)
-	}
-}
-
-// object calls field for each member of v; field returns false for a key
-// it does not know. null is an absent object. A key given twice is
-// refused: encoding/json would merge the two values.
-func (d *editsDecoder) object(v gjson.Result, what string, field func(key string, v gjson.Result) bool) {
-	if d.err != nil || v.Type == gjson.Null {
-		return
-	}
-	if !v.IsObject() {
-		d.fail(what, v, "an object")
-		return
-	}
-	var seen []string
-	v.ForEach(func(k, v gjson.Result) bool {
-		switch {
-		case slices.Contains(seen, k.Str):
-			d.err = fmt.Errorf("%s: field %q given twice", what, k.Str)
-		case !field(k.Str, v) && d.err == nil:
-			d.err = fmt.Errorf("%s: unknown field %q", what, k.Str)
-		}
-		seen = append(seen, k.Str)
-		return d.err == nil
-	})
-}
-
-// listOf decodes a list with elem; null is a nil list, [] an empty one,
-// as in encoding/json.
-func listOf[T any](d *editsDecoder, v gjson.Result, what string, elem func(gjson.Result) T) []T {
-	if d.err != nil || v.Type == gjson.Null {
-		return nil
-	}
-	out := []T{}
-	d.list(v, what, func(v gjson.Result) { out = append(out, elem(v)) })
-	return out
-}
-
-// list calls elem for each element of v, refusing nulls; null is an
-// empty list.
-func (d *editsDecoder) list(v gjson.Result, what string, elem func(gjson.Result)) {
-	if d.err != nil || v.Type == gjson.Null {
-		return
-	}
-	if !v.IsArray() {
-		d.fail(what, v, "a list")
-		return
-	}
-	v.ForEach(func(_, v gjson.Result) bool {
-		if v.Type == gjson.Null {
-			d.fail(what, v, "an element")
-		} else {
-			elem(v)
-		}
-		return d.err == nil
-	})
-}
-
-// string decodes a string; null is "" as in encoding/json.
-func (d *editsDecoder) string(v gjson.Result, what string) string {
-	if d.err != nil || v.Type == gjson.Null {
-		return ""
-	}
-	if v.Type != gjson.String || !utf8.ValidString(v.Str) {
-		d.fail(what, v, "a UTF-8 string")
-		return ""
-	}
-	return v.Str
-}
-
-func (d *editsDecoder) strings(v gjson.Result, what string) []string {
-	return listOf(d, v, what, func(v gjson.Result) string { return d.string(v, what) })
-}
-
-func (d *editsDecoder) uint(v gjson.Result, what string, bits int) uint64 {
-	if d.err != nil || v.Type == gjson.Null {
-		return 0
-	}
-	n, err := strconv.ParseUint(v.Raw, 10, bits)
-	if v.Type != gjson.Number || err != nil {
-		d.fail(what, v, fmt.Sprintf("a %d-bit unsigned integer", bits))
-	}
-	return n
-}
-
-func (d *editsDecoder) uint32(v gjson.Result, what string) uint32 {
-	return uint32(d.uint(v, what, 32))
-}
-
-func (d *editsDecoder) uint32Ptr(v gjson.Result, what string) *uint32 {
-	if v.Type == gjson.Null {
-		return nil
-	}
-	n := d.uint32(v, what)
-	return &n
-}
-
-func (d *editsDecoder) int64(v gjson.Result, what string) int64 {
-	if d.err != nil || v.Type == gjson.Null {
-		return 0
-	}
-	n, err := strconv.ParseInt(v.Raw, 10, 64)
-	if v.Type != gjson.Number || err != nil {
-		d.fail(what, v, "a 64-bit integer")
-	}
-	return n
-}
-
-func (d *editsDecoder) deviceNode(v gjson.Result) *cdispec.DeviceNode {
+func (d *editsReader) deviceNode(v gjson.Result) *cdispec.DeviceNode {
 	n := &cdispec.DeviceNode{}
-	d.object(v, "deviceNodes", func(key string, v gjson.Result) bool {
-		switch key {
-		case "path":
-			n.Path = d.string(v, key)
-		case "hostPath":
-			n.HostPath = d.string(v, key)
-		case "type":
-			n.Type = d.string(v, key)
-		case "major":
-			n.Major = d.int64(v, key)
-		case "minor":
-			n.Minor = d.int64(v, key)
-		case "fileMode":
-			if v.Type != gjson.Null {
-				mode := os.FileMode(d.uint32(v, key))
+	d.Object(v, "deviceNodes", deviceFields, func(i int, v gjson.Result) {
+		what := deviceFields[i]
+		switch i {
+		case 0:
+			n.Path = d.String(v, what)
+		case 1:
+			n.HostPath = d.String(v, what)
+		case 2:
+			n.Type = d.String(v, what)
+		case 3:
+			n.Major = d.Int(v, what, 64)
+		case 4:
+			n.Minor = d.Int(v, what, 64)
+		case 5:
+			if m := d.Uint32Ptr(v, what); m != nil {
+				mode := os.FileMode(*m)
 				n.FileMode = &mode
 			}
-		case "permissions":
-			n.Permissions = d.string(v, key)
-		case "uid":
-			n.UID = d.uint32Ptr(v, key)
-		case "gid":
-			n.GID = d.uint32Ptr(v, key)
-		default:
-			return false
+		case 6:
+			n.Permissions = d.String(v, what)
+		case 7:
+			n.UID = d.Uint32Ptr(v, what)
+		case 8:
+			n.GID = d.Uint32Ptr(v, what)
 		}
-		return true
 	})
 	return n
 }
 
-func (d *editsDecoder) netDevice(v gjson.Result) *cdispec.LinuxNetDevice {
+func (d *editsReader) netDevice(v gjson.Result) *cdispec.LinuxNetDevice {
 	n := &cdispec.LinuxNetDevice{}
-	d.object(v, "netDevices", func(key string, v gjson.Result) bool {
-		switch key {
-		case "hostInterfaceName":
-			n.HostInterfaceName = d.string(v, key)
-		case "name":
-			n.Name = d.string(v, key)
-		default:
-			return false
+	d.Object(v, "netDevices", netDeviceFields, func(i int, v gjson.Result) {
+		if i == 0 {
+			n.HostInterfaceName = d.String(v, netDeviceFields[i])
+		} else {
+			n.Name = d.String(v, netDeviceFields[i])
 		}
-		return true
 	})
 	return n
 }
 
-func (d *editsDecoder) hook(v gjson.Result) *cdispec.Hook {
+func (d *editsReader) hook(v gjson.Result) *cdispec.Hook {
 	h := &cdispec.Hook{}
-	d.object(v, "hooks", func(key string, v gjson.Result) bool {
-		switch key {
-		case "hookName":
-			h.HookName = d.string(v, key)
-		case "path":
-			h.Path = d.string(v, key)
-		case "args":
-			h.Args = d.strings(v, key)
-		case "env":
-			h.Env = d.strings(v, key)
-		case "timeout":
-			if v.Type != gjson.Null {
-				t := int(d.int64(v, key))
-				h.Timeout = &t
-			}
-		default:
-			return false
+	d.Object(v, "hooks", hookFields, func(i int, v gjson.Result) {
+		what := hookFields[i]
+		switch i {
+		case 0:
+			h.HookName = d.String(v, what)
+		case 1:
+			h.Path = d.String(v, what)
+		case 2:
+			h.Args = d.Strings(v, what)
+		case 3:
+			h.Env = d.Strings(v, what)
+		case 4:
+			h.Timeout = d.IntPtr(v, what)
 		}
-		return true
 	})
 	return h
 }
 
-func (d *editsDecoder) mount(v gjson.Result) *cdispec.Mount {
+func (d *editsReader) mount(v gjson.Result) *cdispec.Mount {
 	m := &cdispec.Mount{}
-	d.object(v, "mounts", func(key string, v gjson.Result) bool {
-		switch key {
-		case "hostPath":
-			m.HostPath = d.string(v, key)
-		case "containerPath":
-			m.ContainerPath = d.string(v, key)
-		case "options":
-			m.Options = d.strings(v, key)
-		case "type":
-			m.Type = d.string(v, key)
-		default:
-			return false
+	d.Object(v, "mounts", mountFields, func(i int, v gjson.Result) {
+		what := mountFields[i]
+		switch i {
+		case 0:
+			m.HostPath = d.String(v, what)
+		case 1:
+			m.ContainerPath = d.String(v, what)
+		case 2:
+			m.Options = d.Strings(v, what)
+		case 3:
+			m.Type = d.String(v, what)
 		}
-		return true
 	})
 	return m
 }
 
-func (d *editsDecoder) intelRdt(v gjson.Result) *cdispec.IntelRdt {
+func (d *editsReader) intelRdt(v gjson.Result) *cdispec.IntelRdt {
 	if v.Type == gjson.Null {
 		return nil
 	}
 	r := &cdispec.IntelRdt{}
-	d.object(v, "intelRdt", func(key string, v gjson.Result) bool {
-		switch key {
-		case "closID":
-			r.ClosID = d.string(v, key)
-		case "l3CacheSchema":
-			r.L3CacheSchema = d.string(v, key)
-		case "memBwSchema":
-			r.MemBwSchema = d.string(v, key)
-		case "schemata":
-			r.Schemata = d.strings(v, key)
-		case "enableMonitoring":
-			switch v.Type {
-			case gjson.True, gjson.False:
-				r.EnableMonitoring = v.Bool()
-			case gjson.Null:
-			default:
-				d.fail(key, v, "a boolean")
-			}
-		default:
-			return false
+	d.Object(v, "intelRdt", intelRdtFields, func(i int, v gjson.Result) {
+		what := intelRdtFields[i]
+		switch i {
+		case 0:
+			r.ClosID = d.String(v, what)
+		case 1:
+			r.L3CacheSchema = d.String(v, what)
+		case 2:
+			r.MemBwSchema = d.String(v, what)
+		case 3:
+			r.Schemata = d.Strings(v, what)
+		case 4:
+			r.EnableMonitoring = d.Bool(v, what)
 		}
-		return true
 	})
 	return r
 }

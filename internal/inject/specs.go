@@ -17,6 +17,8 @@ import (
 	"tags.cncf.io/container-device-interface/pkg/cdi"
 	"tags.cncf.io/container-device-interface/pkg/parser"
 	cdispec "tags.cncf.io/container-device-interface/specs-go"
+
+	"github.com/nvbind/nvbind/internal/jsonread"
 )
 
 // specs.go reads the CDI spec dirs for one create, by the CDI library's
@@ -141,6 +143,11 @@ func readSpecFile(path string, priority int) (*specFile, error) {
 // before gjson's recursive validator reads it.
 const maxJSONDepth = 64
 
+var (
+	specFields       = []string{"cdiVersion", "kind", "annotations", "devices", "containerEdits"}
+	specDeviceFields = []string{"name", "annotations", "containerEdits"}
+)
+
 // parseJSONSpec decodes a JSON spec strictly, all but the device edits,
 // which it returns raw, by index into Devices. gjson finds the members
 // without decoding them, in one pass over the file: encoding/json needs two,
@@ -156,93 +163,54 @@ func parseJSONSpec(data []byte) (*cdispec.Spec, []string, error) {
 	// No copy of the file as a string: data is never written to, and the
 	// names and raw edits taken from it stay valid for the create.
 	root := gjson.Parse(unsafe.String(unsafe.SliceData(data), len(data)))
-	if !root.IsObject() {
-		return nil, nil, errors.New("not a JSON object")
-	}
 	raw := &cdispec.Spec{}
 	var pending []string
-	var err error
-	root.ForEach(func(key, v gjson.Result) bool {
-		switch key.Str {
-		case "cdiVersion":
-			raw.Version, err = jsonString(v)
-		case "kind":
-			raw.Kind, err = jsonString(v)
-		case "annotations":
-			raw.Annotations, err = jsonStringMap(v)
-		case "containerEdits":
-			raw.ContainerEdits, err = decodeEdits(v.Raw)
-		case "devices":
-			if !v.IsArray() {
-				err = errors.New("not a list")
-				break
-			}
-			v.ForEach(func(_, d gjson.Result) bool {
-				var dev cdispec.Device
-				var edits string
-				if dev, edits, err = parseJSONDevice(d); err == nil {
-					raw.Devices = append(raw.Devices, dev)
-					pending = append(pending, edits)
-				}
-				return err == nil
+	r := &jsonread.Reader{Strict: true}
+	r.Object(root, "top level", specFields, func(i int, v gjson.Result) {
+		switch i {
+		case 0:
+			raw.Version = r.String(v, "cdiVersion")
+		case 1:
+			raw.Kind = r.String(v, "kind")
+		case 2:
+			raw.Annotations = r.StringMap(v, "annotations")
+		case 3:
+			raw.Devices = jsonread.List(r, v, "devices", func(d gjson.Result) cdispec.Device {
+				dev, edits := parseJSONDevice(r, d)
+				pending = append(pending, edits)
+				return dev
 			})
-		default:
-			err = errors.New("unknown field")
+		case 4:
+			edits, err := decodeEdits(v.Raw)
+			if err != nil && r.Err == nil {
+				r.Err = fmt.Errorf("containerEdits: %w", err)
+			}
+			raw.ContainerEdits = edits
 		}
-		if err != nil {
-			err = fmt.Errorf("%s: %w", key.Str, err)
-		}
-		return err == nil
 	})
-	return raw, pending, err
+	if r.Err == nil && !root.IsObject() {
+		r.Err = errors.New("not a JSON object")
+	}
+	return raw, pending, r.Err
 }
 
 // parseJSONDevice decodes a device's name and annotations and returns its
 // edits undecoded.
-func parseJSONDevice(d gjson.Result) (dev cdispec.Device, edits string, err error) {
-	if !d.IsObject() {
-		return dev, "", errors.New("a device is not an object")
-	}
-	d.ForEach(func(key, v gjson.Result) bool {
-		switch key.Str {
-		case "name":
-			dev.Name, err = jsonString(v)
-		case "annotations":
-			dev.Annotations, err = jsonStringMap(v)
-		case "containerEdits":
+func parseJSONDevice(r *jsonread.Reader, d gjson.Result) (dev cdispec.Device, edits string) {
+	r.Object(d, "devices", specDeviceFields, func(i int, v gjson.Result) {
+		switch i {
+		case 0:
+			dev.Name = r.String(v, "name")
+		case 1:
+			dev.Annotations = r.StringMap(v, "annotations")
+		case 2:
 			edits = v.Raw
-		default:
-			err = fmt.Errorf("unknown device field %q", key.Str)
 		}
-		return err == nil
 	})
-	if err == nil && (edits == "" || edits == "null") {
-		err = fmt.Errorf("device %q has no edits", dev.Name)
+	if r.Err == nil && (edits == "" || edits == "null") {
+		r.Err = fmt.Errorf("device %q has no edits", dev.Name)
 	}
-	return dev, edits, err
-}
-
-func jsonString(v gjson.Result) (string, error) {
-	if v.Type != gjson.String {
-		return "", fmt.Errorf("%.20s is not a string", v.Raw)
-	}
-	return v.Str, nil
-}
-
-func jsonStringMap(v gjson.Result) (map[string]string, error) {
-	if v.Type == gjson.Null {
-		return nil, nil
-	}
-	if !v.IsObject() {
-		return nil, fmt.Errorf("%.20s is not an object", v.Raw)
-	}
-	m := map[string]string{}
-	var err error
-	v.ForEach(func(key, val gjson.Result) bool {
-		m[key.Str], err = jsonString(val)
-		return err == nil
-	})
-	return m, err
+	return dev, edits
 }
 
 // nestingWithin reports whether no array or object in data nests deeper

@@ -208,7 +208,7 @@ func checkLeaf[T any](t *testing.T, data string, read func(*leafReader, gjson.Re
 	wantErr := json.Unmarshal([]byte(data), &want)
 	r := &leafReader{}
 	got := read(r, gjson.Parse(data))
-	if r.err == nil {
+	if r.Err == nil {
 		if wantErr != nil {
 			t.Fatalf("accepts what encoding/json refuses (%v): %s", wantErr, data)
 		}

@@ -2,29 +2,34 @@ package oci
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/tidwall/gjson"
+
+	"github.com/nvbind/nvbind/internal/jsonread"
 )
 
 // Readers and writers of the members, by type.
 var (
-	readStrings   = func(r *leafReader, v gjson.Result) []string { return r.strs(v, "env") }
-	readStringMap = func(r *leafReader, v gjson.Result) map[string]string { return r.stringMap(v, "annotations") }
+	readStrings   = func(r *leafReader, v gjson.Result) []string { return r.Strings(v, "env") }
+	readStringMap = func(r *leafReader, v gjson.Result) map[string]string { return r.StringMap(v, "annotations") }
 	readUser      = (*leafReader).user
-	readRlimits   = func(r *leafReader, v gjson.Result) []rspec.POSIXRlimit { return listOf(r, v, "rlimits", r.rlimit) }
-	readMounts    = func(r *leafReader, v gjson.Result) []rspec.Mount { return listOf(r, v, "mounts", r.mount) }
-	readHooks     = (*leafReader).hooks
-	readDevices   = func(r *leafReader, v gjson.Result) []rspec.LinuxDevice { return listOf(r, v, "devices", r.device) }
-	readRules     = func(r *leafReader, v gjson.Result) []rspec.LinuxDeviceCgroup {
-		return listOf(r, v, "devices", r.deviceRule)
+	readRlimits   = func(r *leafReader, v gjson.Result) []rspec.POSIXRlimit {
+		return jsonread.List(&r.Reader, v, "rlimits", r.rlimit)
+	}
+	readMounts = func(r *leafReader, v gjson.Result) []rspec.Mount {
+		return jsonread.List(&r.Reader, v, "mounts", r.mount)
+	}
+	readHooks   = (*leafReader).hooks
+	readDevices = func(r *leafReader, v gjson.Result) []rspec.LinuxDevice {
+		return jsonread.List(&r.Reader, v, "devices", r.device)
+	}
+	readRules = func(r *leafReader, v gjson.Result) []rspec.LinuxDeviceCgroup {
+		return jsonread.List(&r.Reader, v, "devices", r.deviceRule)
 	}
 	writeRlimits = func(b []byte, l []rspec.POSIXRlimit) []byte { return appendList(b, l, appendRlimit) }
 	writeMounts  = func(b []byte, l []rspec.Mount) []byte { return appendList(b, l, appendMount) }
@@ -44,154 +49,8 @@ var (
 // replace. Encoding gives encoding/json's bytes. FuzzLeafCodec checks both
 // against encoding/json.
 
-// leafReader decodes gjson values and keeps the first error.
-type leafReader struct{ err error }
-
-func (r *leafReader) fail(what string, v gjson.Result, want string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%s: %.32s is not %s", what, v.Raw, want)
-	}
-}
-
-// object calls set for each member of v whose key matches one of names
-// (as encoding/json matches field names); null is an absent object.
-func (r *leafReader) object(v gjson.Result, what string, names []string, set func(i int, v gjson.Result)) {
-	if r.err != nil || v.Type == gjson.Null {
-		return
-	}
-	if !v.IsObject() {
-		r.fail(what, v, "an object")
-		return
-	}
-	var seen []int
-	v.ForEach(func(k, v gjson.Result) bool {
-		i := slices.Index(names, k.Str)
-		if i < 0 {
-			i = slices.IndexFunc(names, func(n string) bool { return strings.EqualFold(n, k.Str) })
-		}
-		switch {
-		case i < 0:
-		case slices.Contains(seen, i):
-			r.err = fmt.Errorf("%s: field %q given twice", what, names[i])
-		default:
-			seen = append(seen, i)
-			set(i, v)
-		}
-		return r.err == nil
-	})
-}
-
-// listOf decodes a JSON array with elem: null is a nil slice, [] an
-// empty one.
-func listOf[T any](r *leafReader, v gjson.Result, what string, elem func(gjson.Result) T) []T {
-	if r.err != nil || v.Type == gjson.Null {
-		return nil
-	}
-	if !v.IsArray() {
-		r.fail(what, v, "a list")
-		return nil
-	}
-	out := []T{}
-	v.ForEach(func(_, v gjson.Result) bool {
-		out = append(out, elem(v))
-		return r.err == nil
-	})
-	return out
-}
-
-func (r *leafReader) str(v gjson.Result, what string) string {
-	if r.err != nil || v.Type == gjson.Null {
-		return ""
-	}
-	if v.Type != gjson.String || !utf8.ValidString(v.Str) {
-		r.fail(what, v, "a UTF-8 string")
-		return ""
-	}
-	return v.Str
-}
-
-func (r *leafReader) strs(v gjson.Result, what string) []string {
-	return listOf(r, v, what, func(v gjson.Result) string { return r.str(v, what) })
-}
-
-func (r *leafReader) uint(v gjson.Result, what string, bits int) uint64 {
-	if r.err != nil || v.Type == gjson.Null {
-		return 0
-	}
-	n, err := strconv.ParseUint(v.Raw, 10, bits)
-	if v.Type != gjson.Number || err != nil {
-		r.fail(what, v, fmt.Sprintf("a %d-bit unsigned integer", bits))
-	}
-	return n
-}
-
-func (r *leafReader) int(v gjson.Result, what string, bits int) int64 {
-	if r.err != nil || v.Type == gjson.Null {
-		return 0
-	}
-	n, err := strconv.ParseInt(v.Raw, 10, bits)
-	if v.Type != gjson.Number || err != nil {
-		r.fail(what, v, fmt.Sprintf("a %d-bit integer", bits))
-	}
-	return n
-}
-
-func (r *leafReader) uint32(v gjson.Result, what string) uint32 { return uint32(r.uint(v, what, 32)) }
-
-// uint32Ptr, int64Ptr and intPtr decode optional numbers: null is nil.
-func (r *leafReader) uint32Ptr(v gjson.Result, what string) *uint32 {
-	if v.Type == gjson.Null {
-		return nil
-	}
-	n := r.uint32(v, what)
-	return &n
-}
-
-func (r *leafReader) int64Ptr(v gjson.Result, what string) *int64 {
-	if v.Type == gjson.Null {
-		return nil
-	}
-	n := r.int(v, what, 64)
-	return &n
-}
-
-func (r *leafReader) intPtr(v gjson.Result, what string) *int {
-	if v.Type == gjson.Null {
-		return nil
-	}
-	n := int(r.int(v, what, strconv.IntSize))
-	return &n
-}
-
-func (r *leafReader) boolean(v gjson.Result, what string) bool {
-	switch {
-	case r.err != nil || v.Type == gjson.Null:
-	case v.Type == gjson.True || v.Type == gjson.False:
-		return v.Bool()
-	default:
-		r.fail(what, v, "a boolean")
-	}
-	return false
-}
-
-func (r *leafReader) stringMap(v gjson.Result, what string) map[string]string {
-	if r.err != nil || v.Type == gjson.Null {
-		return nil
-	}
-	if !v.IsObject() {
-		r.fail(what, v, "an object")
-		return nil
-	}
-	m := map[string]string{}
-	v.ForEach(func(k, val gjson.Result) bool {
-		if !utf8.ValidString(k.Str) {
-			r.fail(what, k, "a UTF-8 key")
-		}
-		m[k.Str] = r.str(val, what)
-		return r.err == nil
-	})
-	return m
-}
+// leafReader reads the runtime-spec types nvbind edits.
+type leafReader struct{ jsonread.Reader }
 
 var (
 	userFields    = []string{"uid", "gid", "umask", "additionalGids", "username"}
@@ -205,40 +64,40 @@ var (
 )
 
 func (r *leafReader) user(v gjson.Result) (u rspec.User) {
-	r.object(v, "user", userFields, func(i int, v gjson.Result) {
+	r.Object(v, "user", userFields, func(i int, v gjson.Result) {
 		switch i {
 		case 0:
-			u.UID = r.uint32(v, "uid")
+			u.UID = r.Uint32(v, "uid")
 		case 1:
-			u.GID = r.uint32(v, "gid")
+			u.GID = r.Uint32(v, "gid")
 		case 2:
-			u.Umask = r.uint32Ptr(v, "umask")
+			u.Umask = r.Uint32Ptr(v, "umask")
 		case 3:
-			u.AdditionalGids = listOf(r, v, "additionalGids", func(v gjson.Result) uint32 { return r.uint32(v, "additionalGids") })
+			u.AdditionalGids = jsonread.List(&r.Reader, v, "additionalGids", func(v gjson.Result) uint32 { return r.Uint32(v, "additionalGids") })
 		case 4:
-			u.Username = r.str(v, "username")
+			u.Username = r.String(v, "username")
 		}
 	})
 	return u
 }
 
 func (r *leafReader) rlimit(v gjson.Result) (l rspec.POSIXRlimit) {
-	r.object(v, "rlimits", rlimitFields, func(i int, v gjson.Result) {
+	r.Object(v, "rlimits", rlimitFields, func(i int, v gjson.Result) {
 		switch i {
 		case 0:
-			l.Type = r.str(v, "type")
+			l.Type = r.String(v, "type")
 		case 1:
-			l.Hard = r.uint(v, "hard", 64)
+			l.Hard = r.Uint(v, "hard", 64)
 		case 2:
-			l.Soft = r.uint(v, "soft", 64)
+			l.Soft = r.Uint(v, "soft", 64)
 		}
 	})
 	return l
 }
 
 func (r *leafReader) idMapping(v gjson.Result) (m rspec.LinuxIDMapping) {
-	r.object(v, "idMappings", idMapFields, func(i int, v gjson.Result) {
-		n := r.uint32(v, idMapFields[i])
+	r.Object(v, "idMappings", idMapFields, func(i int, v gjson.Result) {
+		n := r.Uint32(v, idMapFields[i])
 		switch i {
 		case 0:
 			m.ContainerID = n
@@ -252,36 +111,36 @@ func (r *leafReader) idMapping(v gjson.Result) (m rspec.LinuxIDMapping) {
 }
 
 func (r *leafReader) mount(v gjson.Result) (m rspec.Mount) {
-	r.object(v, "mounts", mountFields, func(i int, v gjson.Result) {
+	r.Object(v, "mounts", mountFields, func(i int, v gjson.Result) {
 		switch i {
 		case 0:
-			m.Destination = r.str(v, "destination")
+			m.Destination = r.String(v, "destination")
 		case 1:
-			m.Type = r.str(v, "type")
+			m.Type = r.String(v, "type")
 		case 2:
-			m.Source = r.str(v, "source")
+			m.Source = r.String(v, "source")
 		case 3:
-			m.Options = r.strs(v, "options")
+			m.Options = r.Strings(v, "options")
 		case 4:
-			m.UIDMappings = listOf(r, v, "uidMappings", r.idMapping)
+			m.UIDMappings = jsonread.List(&r.Reader, v, "uidMappings", r.idMapping)
 		case 5:
-			m.GIDMappings = listOf(r, v, "gidMappings", r.idMapping)
+			m.GIDMappings = jsonread.List(&r.Reader, v, "gidMappings", r.idMapping)
 		}
 	})
 	return m
 }
 
 func (r *leafReader) hook(v gjson.Result) (h rspec.Hook) {
-	r.object(v, "hooks", hookFields, func(i int, v gjson.Result) {
+	r.Object(v, "hooks", hookFields, func(i int, v gjson.Result) {
 		switch i {
 		case 0:
-			h.Path = r.str(v, "path")
+			h.Path = r.String(v, "path")
 		case 1:
-			h.Args = r.strs(v, "args")
+			h.Args = r.Strings(v, "args")
 		case 2:
-			h.Env = r.strs(v, "env")
+			h.Env = r.Strings(v, "env")
 		case 3:
-			h.Timeout = r.intPtr(v, "timeout")
+			h.Timeout = r.IntPtr(v, "timeout")
 		}
 	})
 	return h
@@ -293,50 +152,50 @@ func (r *leafReader) hooks(v gjson.Result) *rspec.Hooks {
 	}
 	h := &rspec.Hooks{}
 	lists := hookLists(h)
-	r.object(v, "hooks", hooksFields, func(i int, v gjson.Result) {
-		*lists[i] = listOf(r, v, hooksFields[i], r.hook)
+	r.Object(v, "hooks", hooksFields, func(i int, v gjson.Result) {
+		*lists[i] = jsonread.List(&r.Reader, v, hooksFields[i], r.hook)
 	})
 	return h
 }
 
 func (r *leafReader) device(v gjson.Result) (d rspec.LinuxDevice) {
-	r.object(v, "devices", deviceFields, func(i int, v gjson.Result) {
+	r.Object(v, "devices", deviceFields, func(i int, v gjson.Result) {
 		switch i {
 		case 0:
-			d.Path = r.str(v, "path")
+			d.Path = r.String(v, "path")
 		case 1:
-			d.Type = r.str(v, "type")
+			d.Type = r.String(v, "type")
 		case 2:
-			d.Major = r.int(v, "major", 64)
+			d.Major = r.Int(v, "major", 64)
 		case 3:
-			d.Minor = r.int(v, "minor", 64)
+			d.Minor = r.Int(v, "minor", 64)
 		case 4:
-			if m := r.uint32Ptr(v, "fileMode"); m != nil {
+			if m := r.Uint32Ptr(v, "fileMode"); m != nil {
 				mode := os.FileMode(*m)
 				d.FileMode = &mode
 			}
 		case 5:
-			d.UID = r.uint32Ptr(v, "uid")
+			d.UID = r.Uint32Ptr(v, "uid")
 		case 6:
-			d.GID = r.uint32Ptr(v, "gid")
+			d.GID = r.Uint32Ptr(v, "gid")
 		}
 	})
 	return d
 }
 
 func (r *leafReader) deviceRule(v gjson.Result) (c rspec.LinuxDeviceCgroup) {
-	r.object(v, "devices", devRuleFields, func(i int, v gjson.Result) {
+	r.Object(v, "devices", devRuleFields, func(i int, v gjson.Result) {
 		switch i {
 		case 0:
-			c.Allow = r.boolean(v, "allow")
+			c.Allow = r.Bool(v, "allow")
 		case 1:
-			c.Type = r.str(v, "type")
+			c.Type = r.String(v, "type")
 		case 2:
-			c.Major = r.int64Ptr(v, "major")
+			c.Major = r.Int64Ptr(v, "major")
 		case 3:
-			c.Minor = r.int64Ptr(v, "minor")
+			c.Minor = r.Int64Ptr(v, "minor")
 		case 4:
-			c.Access = r.str(v, "access")
+			c.Access = r.String(v, "access")
 		}
 	})
 	return c
@@ -571,10 +430,10 @@ func leaf[T any](ptr *T, read func(*leafReader, gjson.Result) T, write func([]by
 		decode: func(v gjson.Result) error {
 			r := &leafReader{}
 			x := read(r, v)
-			if r.err == nil {
+			if r.Err == nil {
 				*ptr = x
 			}
-			return r.err
+			return r.Err
 		},
 		encode: func(dst []byte) ([]byte, error) { return write(dst, *ptr), nil },
 	}

@@ -135,8 +135,8 @@ func ParseDocument(data []byte) (*Document, error) {
 	d := &Document{Spec: &rspec.Spec{}, top: top, size: len(data)}
 	if m := top.find("ociVersion"); m != nil {
 		r := &leafReader{}
-		if d.Spec.Version = r.str(m.val, "ociVersion"); r.err != nil {
-			return nil, fmt.Errorf("invalid %s: %w", SpecFile, r.err)
+		if d.Spec.Version = r.String(m.val, "ociVersion"); r.Err != nil {
+			return nil, fmt.Errorf("invalid %s: %w", SpecFile, r.Err)
 		}
 	}
 	if d.Spec.Version == "" {

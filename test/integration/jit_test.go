@@ -128,7 +128,7 @@ func TestGeneratedSpecCallsHookBesideBinaries(t *testing.T) {
 		t.Fatalf("generate: %s", res)
 	}
 	spec, _ := os.ReadFile(out)
-	if !strings.Contains(string(spec), "path: "+bins.Hook+"\n") {
-		t.Errorf("spec does not call %s:\n%s", bins.Hook, spec)
+	if !strings.Contains(string(spec), `"path":"`+bins.Hook+`"`) {
+		t.Errorf("spec does not call %s:\n%.2000s", bins.Hook, spec)
 	}
 }
