@@ -13,6 +13,19 @@ import (
 	"github.com/nvbind/nvbind/internal/jsonread"
 )
 
+// leafjson.go decodes and encodes the config.json members nvbind edits
+// (env, annotations, user, rlimits, mounts, hooks, linux devices and
+// device cgroup rules) with jsonread and appends, not encoding/json.
+// nvbind-runtime runs once per create, so encoding/json's reflection
+// caches are always cold, and building them cost more than the rest of
+// reading and writing the spec.
+// Decoding follows encoding/json into runtime-spec types, as runc reads
+// the file (keys match case-insensitively, unknown keys are ignored, null
+// is a zero value), except that it refuses a key given twice in one object
+// and strings that are not UTF-8, where encoding/json would merge or
+// replace. Encoding gives encoding/json's bytes. FuzzLeafCodec checks both
+// against encoding/json.
+
 // Readers and writers of the members, by type.
 var (
 	readStrings   = func(r *leafReader, v gjson.Result) []string { return r.Strings(v, "env") }
@@ -36,18 +49,6 @@ var (
 	writeDevices = func(b []byte, l []rspec.LinuxDevice) []byte { return appendList(b, l, appendDevice) }
 	writeRules   = func(b []byte, l []rspec.LinuxDeviceCgroup) []byte { return appendList(b, l, appendDeviceRule) }
 )
-
-// leafjson.go decodes and encodes the config.json members nvbind edits
-// (env, annotations, user, rlimits, mounts, hooks, linux devices and
-// device cgroup rules) without encoding/json. nvbind-runtime runs once per
-// create, so encoding/json's reflection caches are always cold, and
-// building them cost more than the rest of reading and writing the spec.
-// Decoding follows encoding/json into runtime-spec types, as runc reads
-// the file (keys match case-insensitively, unknown keys are ignored, null
-// is a zero value), except that it refuses a key given twice in one object
-// and strings that are not UTF-8, where encoding/json would merge or
-// replace. Encoding gives encoding/json's bytes. FuzzLeafCodec checks both
-// against encoding/json.
 
 // leafReader reads the runtime-spec types nvbind edits.
 type leafReader struct{ jsonread.Reader }
