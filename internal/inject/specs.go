@@ -2,7 +2,6 @@ package inject
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -158,7 +157,7 @@ func parseJSONSpec(data []byte) (*cdispec.Spec, []string, error) {
 		return nil, nil, fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
 	}
 	if !gjson.ValidBytes(data) {
-		return nil, nil, jsonSyntaxError(data)
+		return nil, nil, jsonread.SyntaxError(data)
 	}
 	// No copy of the file as a string: data is never written to, and the
 	// names and raw edits taken from it stay valid for the create.
@@ -235,15 +234,6 @@ func nestingWithin(data []byte, limit int) bool {
 		}
 	}
 	return true
-}
-
-// jsonSyntaxError says where data stops being JSON (the slow path: only
-// for a broken spec).
-func jsonSyntaxError(data []byte) error {
-	if err := json.Unmarshal(data, new(json.RawMessage)); err != nil {
-		return err
-	}
-	return errors.New("invalid JSON")
 }
 
 // validateSpec applies the CDI library's checks of a spec: version, kind,

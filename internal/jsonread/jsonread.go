@@ -9,6 +9,8 @@
 package jsonread
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -17,6 +19,15 @@ import (
 
 	"github.com/tidwall/gjson"
 )
+
+// SyntaxError says why data is not JSON, in encoding/json's words; the
+// slow path, for data a validator refused.
+func SyntaxError(data []byte) error {
+	if err := json.Unmarshal(data, new(json.RawMessage)); err != nil {
+		return err
+	}
+	return errors.New("invalid JSON")
+}
 
 // Reader decodes values and keeps the first error; once it has one, every
 // call returns zero values.

@@ -184,9 +184,9 @@ func FuzzLeafCodec(f *testing.F) {
 		}
 		switch kind % 8 {
 		case 0:
-			checkLeaf(t, data, readStrings, appendStrings)
+			checkLeaf(t, data, readEnv, appendStrings)
 		case 1:
-			checkLeaf(t, data, readStringMap, appendStringMap)
+			checkLeaf(t, data, readAnnotations, appendStringMap)
 		case 2:
 			checkLeaf(t, data, readUser, appendUser)
 		case 3:

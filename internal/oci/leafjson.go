@@ -28,10 +28,10 @@ import (
 
 // Readers and writers of the members, by type.
 var (
-	readStrings   = func(r *leafReader, v gjson.Result) []string { return r.Strings(v, "env") }
-	readStringMap = func(r *leafReader, v gjson.Result) map[string]string { return r.StringMap(v, "annotations") }
-	readUser      = (*leafReader).user
-	readRlimits   = func(r *leafReader, v gjson.Result) []rspec.POSIXRlimit {
+	readEnv         = func(r *leafReader, v gjson.Result) []string { return r.Strings(v, "env") }
+	readAnnotations = func(r *leafReader, v gjson.Result) map[string]string { return r.StringMap(v, "annotations") }
+	readUser        = (*leafReader).user
+	readRlimits     = func(r *leafReader, v gjson.Result) []rspec.POSIXRlimit {
 		return jsonread.List(&r.Reader, v, "rlimits", r.rlimit)
 	}
 	readMounts = func(r *leafReader, v gjson.Result) []rspec.Mount {

@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -119,8 +118,7 @@ func (o *object) create(path []string) *object {
 func (o *object) set(key string, raw []byte) *member {
 	m := o.find(key)
 	if m == nil {
-		quoted, _ := json.Marshal(key)
-		m = &member{rawKey: string(quoted), key: key}
+		m = &member{rawKey: string(appendString(nil, key)), key: key}
 		o.members = append(o.members, m)
 	}
 	m.raw, m.obj = raw, nil

@@ -3,9 +3,7 @@ package oci
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +13,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/nvbind/nvbind/internal/atomicfile"
+	"github.com/nvbind/nvbind/internal/jsonread"
 )
 
 // SpecFile is the spec's file name inside a bundle.
@@ -101,11 +100,11 @@ func (d *Document) fields() []documentField {
 	f := []documentField{
 		field(nil, "mounts", &s.Mounts, readMounts, writeMounts),
 		field(nil, "hooks", &s.Hooks, readHooks, appendHooks),
-		field(nil, "annotations", &s.Annotations, readStringMap, appendStringMap),
+		field(nil, "annotations", &s.Annotations, readAnnotations, appendStringMap),
 	}
 	if p := s.Process; p != nil {
 		process := []string{"process"}
-		f = append(f, field(process, "env", &p.Env, readStrings, appendStrings),
+		f = append(f, field(process, "env", &p.Env, readEnv, appendStrings),
 			field(process, "user", &p.User, readUser, appendUser),
 			field(process, "rlimits", &p.Rlimits, readRlimits, writeRlimits))
 	}
@@ -124,9 +123,8 @@ func (d *Document) fields() []documentField {
 // ParseDocument decodes a spec for editing.
 func ParseDocument(data []byte) (*Document, error) {
 	if !json.Valid(data) {
-		// json.Valid accepts exactly what runc's decoder does; its error
-		// says why not.
-		return nil, fmt.Errorf("invalid %s: %w", SpecFile, jsonError(json.Unmarshal(data, new(json.RawMessage))))
+		// json.Valid accepts exactly what runc's decoder does.
+		return nil, fmt.Errorf("invalid %s: %w", SpecFile, jsonread.SyntaxError(data))
 	}
 	top, err := parseObject(data)
 	if err != nil {
@@ -176,14 +174,6 @@ func ParseDocument(data []byte) (*Document, error) {
 		}
 	}
 	return d, nil
-}
-
-// jsonError words a truncated document the way json.Unmarshal does.
-func jsonError(err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return errors.New("unexpected end of JSON input")
-	}
-	return err
 }
 
 // Marshal encodes the document: the decoded members as they are now, the
