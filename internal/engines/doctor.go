@@ -93,7 +93,12 @@ func Doctor(opts DoctorOptions) *Report {
 	}
 	d := &doctor{opts: opts}
 	d.config()
-	d.driver()
+	if d.wsl = gpu.DetectWSL(opts.DriverRoot); d.wsl != nil {
+		d.wslDriver()
+	} else {
+		d.driver()
+		d.workstation()
+	}
 	d.deviceNodes()
 	d.nvml()
 	d.cdiSpec()
@@ -115,6 +120,8 @@ type doctor struct {
 	// version is the loaded driver's version ("" when none).
 	version string
 	inv     *gpu.Inventory
+	// wsl is set on WSL2 (doctor_workstation.go).
+	wsl *gpu.WSL
 }
 
 func (d *doctor) add(name string, s Status, fix, format string, a ...any) {
@@ -127,6 +134,9 @@ func (d *doctor) root(p string) string { return filepath.Join(d.opts.DriverRoot,
 // its own nodes (a simulated root), else on the host (a driver container's
 // root, such as /run/nvidia/driver, has none).
 func (d *doctor) dev(n string) string {
+	if d.wsl != nil {
+		return d.wslDev(n)
+	}
 	if _, err := os.Stat(d.root("dev/nvidiactl")); err == nil {
 		return d.root(n)
 	}
@@ -203,6 +213,9 @@ const nvidiaMajor = 195
 // gpuNodes are the device nodes the containers need: one per GPU, the
 // control node and UVM.
 func (d *doctor) gpuNodes() []string {
+	if d.wsl != nil {
+		return []string{gpu.WSLDevice}
+	}
 	var nodes []string
 	for _, g := range d.inv.GPUs {
 		nodes = append(nodes, fmt.Sprintf("/dev/nvidia%d", g.Minor))
@@ -214,6 +227,10 @@ func (d *doctor) deviceNodes() {
 	const name = "device-nodes"
 	if d.version == "" {
 		d.add(name, Skip, "", noDriver)
+		return
+	}
+	if d.wsl != nil {
+		d.wslDeviceNode()
 		return
 	}
 	uvmMajor := d.procMajor("nvidia-uvm")
@@ -276,6 +293,9 @@ func (d *doctor) nvml() {
 		d.add(name, Skip, "", "this nvbind build has no NVML support; GPU facts come from /proc")
 	case d.inv.Source == gpu.SourceNVML:
 		d.add(name, Pass, "", "NVML loads; CUDA driver API %s", d.inv.CUDAVersion)
+	case d.wsl != nil:
+		d.add(name, Warn, "check that nvidia-smi works in WSL2; update the NVIDIA driver on Windows",
+			"%s: GPU names and memory are unknown and the ollama profile's fit check is skipped", d.inv.Note)
 	default:
 		d.add(name, Warn, "install the driver's user-space libraries (libnvidia-ml.so.1) and run ldconfig",
 			"%s: memory sizes and compute capabilities are unknown", d.inv.Note)
@@ -526,6 +546,10 @@ func (d *doctor) persistence() {
 	const name = "persistence"
 	if d.version == "" {
 		d.add(name, Skip, "", noDriver)
+		return
+	}
+	if d.wsl != nil {
+		d.add(name, Skip, "", "WSL2: Windows keeps the GPU initialized (no nvidia-persistenced)")
 		return
 	}
 	for _, p := range []string{d.root("run/nvidia-persistenced/socket"), d.sys("run/nvidia-persistenced/socket")} {

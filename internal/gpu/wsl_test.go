@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/gpu"
 	"github.com/nvbind/nvbind/internal/gpu/simroot"
 )
@@ -36,9 +37,9 @@ func TestDetectWSL(t *testing.T) {
 
 func TestDetectWSLProblems(t *testing.T) {
 	tests := []struct {
-		name  string
+		name   string
 		break_ func(dir string)
-		want  string
+		want   string
 	}{
 		{"no dxg", func(d string) { os.Remove(filepath.Join(d, "dev/dxg")) }, "without /dev/dxg"},
 		{"no libcuda stub", func(d string) { os.Remove(filepath.Join(d, "usr/lib/wsl/lib/libcuda.so.1")) }, "libcuda.so.1"},
@@ -134,5 +135,52 @@ func TestExplainMissingWSL(t *testing.T) {
 		if (err == nil) != (tt.want == "") || err != nil && !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: %v, want %q", tt.names, err, tt.want)
 		}
+	}
+}
+
+// fakeNVML stands in for WSL's libnvidia-ml.so.1.
+type fakeNVML struct {
+	inv *gpu.Inventory
+	err error
+}
+
+func (f fakeNVML) Inventory() (*gpu.Inventory, error) { return f.inv, f.err }
+
+// On WSL2 NVML (when it loads) gives names and memory; the inventory the
+// CLI saves then serves the runtime's ollama fit check, and the recorded
+// driver identity is the driver store's on both paths.
+func TestWSLInventoryFromNVML(t *testing.T) {
+	r := buildRoot(t, simroot.Options{WSL: true})
+	nv := fakeNVML{inv: &gpu.Inventory{DriverVersion: "566.03", CUDAVersion: "12.7", GPUs: []gpu.GPU{
+		{Index: 0, Minor: -1, UUID: "GPU-wsl0", Name: simroot.WSLModel, MemoryBytes: 24 << 30},
+	}}}
+	inv, err := gpu.Discover(gpu.DiscoverOptions{DriverRoot: r.Dir, NVML: nv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Source != gpu.SourceNVML || inv.DriverVersion != r.DriverVersion || inv.WSL.DriverVersion != "566.03" || len(inv.GPUs) != 1 {
+		t.Fatalf("inventory %+v", inv)
+	}
+	cfg := config.Default()
+	cfg.Driver.Root = r.Dir
+	cfg.Driver.Inventory = filepath.Join(t.TempDir(), "inventory.json")
+	if err := gpu.SaveInventory(cfg.Driver.Inventory, inv); err != nil {
+		t.Fatal(err)
+	}
+	for _, dev := range []string{"nvidia.com/gpu=all", "nvidia.com/gpu=0"} {
+		mem, err := gpu.DeviceMemoryFor(cfg, []string{dev})
+		if err != nil || len(mem) != 1 || mem[0] != 24<<30 {
+			t.Errorf("%s: memory %v, %v", dev, mem, err)
+		}
+	}
+
+	// NVML does not load: the files alone, and a note.
+	inv, err = gpu.Discover(gpu.DiscoverOptions{DriverRoot: r.Dir, NVML: fakeNVML{err: errors.New("libnvidia-ml.so.1: cannot open")}})
+	if err != nil || inv.Source != gpu.SourceWSL || !strings.Contains(inv.Note, "NVML not usable") {
+		t.Fatalf("inventory %+v, %v", inv, err)
+	}
+	os.Remove(cfg.Driver.Inventory)
+	if _, err := gpu.DeviceMemoryFor(cfg, []string{"nvidia.com/gpu=all"}); err == nil || !strings.Contains(err.Error(), "on WSL2 GPU memory comes from NVML") {
+		t.Errorf("no WSL2 note: %v", err)
 	}
 }
