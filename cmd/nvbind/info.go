@@ -81,7 +81,11 @@ func printInfo(w io.Writer, r *infoReport) {
 		if inv.Note != "" {
 			fmt.Fprintf(w, "Note:            %s\n", inv.Note)
 		}
-		fmt.Fprintf(w, "GPUs:            %d\n", len(inv.GPUs))
+		if inv.WSL != nil && len(inv.GPUs) == 0 {
+			fmt.Fprintf(w, "GPUs:            unknown without NVML (WSL2 shares them all through %s)\n", gpu.WSLDevice)
+		} else {
+			fmt.Fprintf(w, "GPUs:            %d\n", len(inv.GPUs))
+		}
 		for _, g := range inv.GPUs {
 			extra := []string{"bus " + g.BusID}
 			if g.ComputeCapability != "" {

@@ -289,13 +289,12 @@ func (d *doctor) nvml() {
 	switch {
 	case d.version == "":
 		d.add(name, Skip, "", noDriver)
+	case d.wsl != nil && d.inv.Source != gpu.SourceNVML:
+		d.wslNVML()
 	case d.opts.NVML == nil:
 		d.add(name, Skip, "", "this nvbind build has no NVML support; GPU facts come from /proc")
 	case d.inv.Source == gpu.SourceNVML:
 		d.add(name, Pass, "", "NVML loads; CUDA driver API %s", d.inv.CUDAVersion)
-	case d.wsl != nil:
-		d.add(name, Warn, "check that nvidia-smi works in WSL2; update the NVIDIA driver on Windows",
-			"%s: GPU names and memory are unknown and the ollama profile's fit check is skipped", d.inv.Note)
 	default:
 		d.add(name, Warn, "install the driver's user-space libraries (libnvidia-ml.so.1) and run ldconfig",
 			"%s: memory sizes and compute capabilities are unknown", d.inv.Note)

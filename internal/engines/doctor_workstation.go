@@ -60,6 +60,17 @@ func (d *doctor) wslDeviceNode() {
 	}
 }
 
+// wslNVML reports NVML on WSL2 when it did not load (or was not tried).
+func (d *doctor) wslNVML() {
+	const effect = "GPU names and memory are unknown and the ollama profile's fit check is skipped"
+	if d.opts.NVML == nil {
+		d.add("nvml", Skip, "", "NVML not tried (--no-nvml or a build without cgo): %s", effect)
+		return
+	}
+	d.add("nvml", Warn, "check that nvidia-smi works in WSL2 ("+gpu.WSLLibDir+"/libnvidia-ml.so.1); update the NVIDIA driver on Windows",
+		"%s: %s", d.inv.Note, effect)
+}
+
 // workstation runs the flavour, binding, firmware and hybrid checks.
 func (d *doctor) workstation() {
 	h := gpu.ReadHostGPUs(d.opts.DriverRoot, gpu.SysRoot(d.opts.DriverRoot, d.opts.SysRoot))
@@ -77,7 +88,7 @@ func (d *doctor) flavour(h *gpu.HostGPUs) {
 	case gpu.FlavourOpen:
 		d.add(name, Pass, "", "NVIDIA open kernel modules (%s)", h.FlavourDetail)
 	case gpu.FlavourProprietary:
-		d.add(name, Pass, "", "NVIDIA proprietary kernel modules (%s)", h.FlavourDetail)
+		d.add(name, Pass, "", "NVIDIA proprietary kernel modules (%s); GSP firmware is optional with them", h.FlavourDetail)
 	case gpu.FlavourNouveau:
 		d.add(name, Fail, nouveauFix, "nouveau drives the NVIDIA GPUs (%s): it has no CUDA, so nvbind cannot give them to containers", h.FlavourDetail)
 	default:
@@ -145,7 +156,9 @@ func (d *doctor) hybrid(h *gpu.HostGPUs) {
 		igpu = append(igpu, p.String())
 	}
 	for _, p := range h.NVIDIA() {
-		dgpu = append(dgpu, p.String())
+		if p.Usable || len(h.Unusable()) == len(h.NVIDIA()) {
+			dgpu = append(dgpu, p.String())
+		}
 	}
 	d.add(name, Pass, "",
 		"%s", fmt.Sprintf("PRIME laptop: integrated %s drives the display, NVIDIA %s renders on request: graphical containers need the gaming profile with prime=true (annotations nvbind.io/profile=gaming, nvbind.io/profile.prime=true) for render offload",

@@ -150,16 +150,16 @@ func readFlavour(root, sys string, pci []PCIGPU) (Flavour, string) {
 				continue
 			}
 			if strings.Contains(line, "Open Kernel Module") {
-				return FlavourOpen, "NVIDIA open kernel modules (" + versionFile + ")"
+				return FlavourOpen, "/" + versionFile + " names the Open Kernel Module"
 			}
-			return FlavourProprietary, "NVIDIA proprietary kernel modules (" + versionFile + ")"
+			return FlavourProprietary, "/" + versionFile + " names the proprietary Kernel Module"
 		}
 	}
 	if taint, err := os.ReadFile(filepath.Join(sys, "sys/module/nvidia/taint")); err == nil {
 		if strings.Contains(string(taint), "P") {
-			return FlavourProprietary, "nvidia module loaded, tainted P (proprietary)"
+			return FlavourProprietary, "nvidia module taint P (proprietary)"
 		}
-		return FlavourOpen, "nvidia module loaded, not tainted P (open)"
+		return FlavourOpen, "nvidia module without taint P (open)"
 	}
 	if _, err := os.Stat(filepath.Join(sys, "sys/module/nouveau")); err == nil {
 		return FlavourNouveau, "nouveau module loaded"
