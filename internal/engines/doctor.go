@@ -175,7 +175,8 @@ func (d *doctor) driver() {
 		d.add("driver", Fail, "check `dmesg | grep -i nvrm`; reinstall the driver if the file is damaged", "%v", err)
 		return
 	}
-	if gpus := nvidiaPCIDevices(d.sys("sys/bus/pci/devices")); len(gpus) > 0 {
+	sys := gpu.SysRoot(d.opts.DriverRoot, d.opts.SysRoot) // a simulated root's own sysfs
+	if gpus := nvidiaPCIDevices(filepath.Join(sys, "sys/bus/pci/devices")); len(gpus) > 0 {
 		d.add("driver", Fail, "install the NVIDIA driver for your distribution, then load it: modprobe nvidia",
 			"an NVIDIA GPU is present (%s) but %s", strings.Join(gpus, ", "), noDriver)
 		return
