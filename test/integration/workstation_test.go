@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nvbind/nvbind/internal/gpu"
 	"github.com/nvbind/nvbind/internal/gpu/simroot"
 )
 
@@ -200,5 +201,42 @@ func TestFlavourInfoDoctorRuntime(t *testing.T) {
 			before := b.ReadConfig(t)
 			assertRefused(t, s, b, before, runContainer(t, s, b), tt.refusal...)
 		})
+	}
+}
+
+// TestWSLOllamaProfile: on WSL2 the ollama profile's fit check uses the
+// GPU memory NVML reported to `nvbind cdi generate` (saved inventory);
+// without it the container starts and the log says the check was skipped
+// and why.
+func TestWSLOllamaProfile(t *testing.T) {
+	requireRoot(t)
+	s, r := newWorkstationRoot(t, simroot.Options{WSL: true})
+	s.JITSpec = filepath.Join(s.SpecDir, "nvidia.json")
+	s.Inventory = filepath.Join(t.TempDir(), "inventory.json")
+	s.WriteConfig(t, "")
+	bundle := func(model string) *Bundle {
+		b := newBundle(t, "true")
+		b.SetEnv("NVIDIA_VISIBLE_DEVICES=all")
+		b.Spec.Annotations = map[string]string{"nvbind.io/profile": "ollama", "nvbind.io/profile.model": model}
+		b.Save(t)
+		return b
+	}
+	if res := runContainer(t, s, bundle("llama3.1:70b")); res.Code != 0 {
+		t.Fatalf("without GPU memory the container must start: %s", res)
+	}
+	log, _ := os.ReadFile(s.LogFile())
+	mustContain(t, "nvbind log", string(log), "on WSL2 GPU memory comes from NVML through /usr/lib/wsl/lib/libnvidia-ml.so.1", "fit check skipped")
+
+	// What `nvbind cdi generate` saves when WSL's NVML loads.
+	inv := &gpu.Inventory{Source: gpu.SourceNVML, DriverVersion: r.DriverVersion,
+		GPUs: []gpu.GPU{{Index: 0, Minor: -1, UUID: "GPU-wsl0", Name: simroot.WSLModel, MemoryBytes: 24 << 30}}}
+	if err := gpu.SaveInventory(s.Inventory, inv); err != nil {
+		t.Fatal(err)
+	}
+	b := bundle("llama3.1:70b")
+	before := b.ReadConfig(t)
+	assertRefused(t, s, b, before, runContainer(t, s, b), "24.0 GiB", "GPU inventory")
+	if res := runContainer(t, s, bundle("llama3.1:8b")); res.Code != 0 {
+		t.Fatalf("an 8B model fits 24 GiB: %s", res)
 	}
 }
