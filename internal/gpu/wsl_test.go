@@ -184,3 +184,15 @@ func TestWSLInventoryFromNVML(t *testing.T) {
 		t.Errorf("no WSL2 note: %v", err)
 	}
 }
+
+// The CLI loads WSL's NVML from /usr/lib/wsl/lib, through the ld cache
+// (ld.wsl.conf) or directly.
+func TestFindLibraryWSL(t *testing.T) {
+	for _, ldcache := range []bool{false, true} {
+		r := buildRoot(t, simroot.Options{WSL: true, LDCache: ldcache})
+		p, ok := gpu.FindLibrary(r.Dir, "libnvidia-ml.so.1")
+		if want := filepath.Join(r.Dir, "usr/lib/wsl/lib/libnvidia-ml.so.1"); !ok || p != want {
+			t.Errorf("ldcache=%v: %q, %v; want %s", ldcache, p, ok, want)
+		}
+	}
+}
