@@ -272,8 +272,12 @@ func ExplainMissing(root string, names []string) error {
 		if usable > 0 {
 			served = fmt.Sprintf("%d GPU(s), indices 0-%d", usable, usable-1)
 		}
-		return fmt.Errorf("GPU %s is not usable for containers: %s; the NVIDIA driver serves %s",
-			n, strings.Join(why, "; "), served)
+		what := "is not usable for containers"
+		if _, err := strconv.Atoi(n); err != nil {
+			what = "is not a GPU the NVIDIA driver serves; NVIDIA GPUs not usable for containers"
+		}
+		return fmt.Errorf("GPU %s %s: %s; the NVIDIA driver serves %s",
+			n, what, strings.Join(why, "; "), served)
 	}
 	return nil
 }

@@ -62,6 +62,7 @@ func TestExplainMissingFlavour(t *testing.T) {
 		{"vfio index", simroot.Options{GPUs: 1, VFIOGPUs: 1}, []string{"1"}, "GPU 1 is not usable for containers: 0000:e0:00.0 (NVIDIA 10de:20b2, driver vfio-pci) is bound to vfio-pci"},
 		{"vfio served index", simroot.Options{GPUs: 1, VFIOGPUs: 1}, []string{"0"}, ""},
 		{"nouveau all", simroot.Options{GPUs: 1, Kernel: simroot.KernelNouveau}, []string{"all"}, "bound to nouveau, the open-source driver without CUDA (fix: install the NVIDIA driver"},
+		{"vfio uuid", simroot.Options{GPUs: 1, VFIOGPUs: 1}, []string{"GPU-0000"}, "GPU GPU-0000 is not a GPU the NVIDIA driver serves; NVIDIA GPUs not usable for containers: 0000:e0:00.0"},
 		{"nouveau driver only", simroot.Options{GPUs: 1, Kernel: simroot.KernelNouveau}, []string{"0"}, "the NVIDIA driver serves no GPU"},
 	}
 	for _, tt := range tests {
