@@ -27,6 +27,9 @@ type infoReport struct {
 	// RuntimeError says why no low-level runtime was found.
 	RuntimeError string `json:"runtimeError,omitempty"`
 	Config       string `json:"config"`
+	// Host: driver flavour and the machine's display-class PCI devices
+	// (not on WSL2, which has no PCI view of its GPUs).
+	Host *gpu.HostGPUs `json:"host,omitempty"`
 }
 
 func infoCmd(args []string, stdout, stderr io.Writer) int {
@@ -48,6 +51,9 @@ func infoCmd(args []string, stdout, stderr io.Writer) int {
 	r := infoReport{Inventory: inv, JITSpec: cfg.CDI.JITSpec, Config: cfg.Path}
 	if r.Config == "" {
 		r.Config = "(built-in defaults; " + config.Path() + " not found)"
+	}
+	if inv.WSL == nil {
+		r.Host = gpu.ReadHostGPUs(inv.DriverRoot, "")
 	}
 	r.Specs = gpu.FindSpecs(cfg.CDI.SpecDirs, cfg.CDI.JITSpec, inv.DriverVersion)
 	if r.Runtime, err = oci.FindRuntime(cfg.Runtime.Runtimes); err != nil {
@@ -75,7 +81,11 @@ func printInfo(w io.Writer, r *infoReport) {
 		if inv.Note != "" {
 			fmt.Fprintf(w, "Note:            %s\n", inv.Note)
 		}
-		fmt.Fprintf(w, "GPUs:            %d\n", len(inv.GPUs))
+		if inv.WSL != nil && len(inv.GPUs) == 0 {
+			fmt.Fprintf(w, "GPUs:            unknown without NVML (WSL2 shares them all through %s)\n", gpu.WSLDevice)
+		} else {
+			fmt.Fprintf(w, "GPUs:            %d\n", len(inv.GPUs))
+		}
 		for _, g := range inv.GPUs {
 			extra := []string{"bus " + g.BusID}
 			if g.ComputeCapability != "" {
@@ -90,6 +100,7 @@ func printInfo(w io.Writer, r *infoReport) {
 			}
 		}
 	}
+	printWorkstation(w, r)
 	if len(r.Specs) == 0 {
 		fmt.Fprintf(w, "CDI spec:        none (run 'nvbind cdi generate'; the runtime writes %s on first use)\n", orUnknown(r.JITSpec))
 	}

@@ -93,7 +93,12 @@ func Doctor(opts DoctorOptions) *Report {
 	}
 	d := &doctor{opts: opts}
 	d.config()
-	d.driver()
+	if d.wsl = gpu.DetectWSL(opts.DriverRoot); d.wsl != nil {
+		d.wslDriver()
+	} else {
+		d.driver()
+		d.workstation()
+	}
 	d.deviceNodes()
 	d.nvml()
 	d.cdiSpec()
@@ -115,6 +120,8 @@ type doctor struct {
 	// version is the loaded driver's version ("" when none).
 	version string
 	inv     *gpu.Inventory
+	// wsl is set on WSL2 (doctor_workstation.go).
+	wsl *gpu.WSL
 }
 
 func (d *doctor) add(name string, s Status, fix, format string, a ...any) {
@@ -127,6 +134,9 @@ func (d *doctor) root(p string) string { return filepath.Join(d.opts.DriverRoot,
 // its own nodes (a simulated root), else on the host (a driver container's
 // root, such as /run/nvidia/driver, has none).
 func (d *doctor) dev(n string) string {
+	if d.wsl != nil {
+		return d.wslDev(n)
+	}
 	if _, err := os.Stat(d.root("dev/nvidiactl")); err == nil {
 		return d.root(n)
 	}
@@ -165,7 +175,8 @@ func (d *doctor) driver() {
 		d.add("driver", Fail, "check `dmesg | grep -i nvrm`; reinstall the driver if the file is damaged", "%v", err)
 		return
 	}
-	if gpus := nvidiaPCIDevices(d.sys("sys/bus/pci/devices")); len(gpus) > 0 {
+	sys := gpu.SysRoot(d.opts.DriverRoot, d.opts.SysRoot) // a simulated root's own sysfs
+	if gpus := nvidiaPCIDevices(filepath.Join(sys, "sys/bus/pci/devices")); len(gpus) > 0 {
 		d.add("driver", Fail, "install the NVIDIA driver for your distribution, then load it: modprobe nvidia",
 			"an NVIDIA GPU is present (%s) but %s", strings.Join(gpus, ", "), noDriver)
 		return
@@ -203,6 +214,9 @@ const nvidiaMajor = 195
 // gpuNodes are the device nodes the containers need: one per GPU, the
 // control node and UVM.
 func (d *doctor) gpuNodes() []string {
+	if d.wsl != nil {
+		return []string{gpu.WSLDevice}
+	}
 	var nodes []string
 	for _, g := range d.inv.GPUs {
 		nodes = append(nodes, fmt.Sprintf("/dev/nvidia%d", g.Minor))
@@ -214,6 +228,10 @@ func (d *doctor) deviceNodes() {
 	const name = "device-nodes"
 	if d.version == "" {
 		d.add(name, Skip, "", noDriver)
+		return
+	}
+	if d.wsl != nil {
+		d.wslDeviceNode()
 		return
 	}
 	uvmMajor := d.procMajor("nvidia-uvm")
@@ -272,6 +290,8 @@ func (d *doctor) nvml() {
 	switch {
 	case d.version == "":
 		d.add(name, Skip, "", noDriver)
+	case d.wsl != nil && d.inv.Source != gpu.SourceNVML:
+		d.wslNVML()
 	case d.opts.NVML == nil:
 		d.add(name, Skip, "", "this nvbind build has no NVML support; GPU facts come from /proc")
 	case d.inv.Source == gpu.SourceNVML:
@@ -526,6 +546,10 @@ func (d *doctor) persistence() {
 	const name = "persistence"
 	if d.version == "" {
 		d.add(name, Skip, "", noDriver)
+		return
+	}
+	if d.wsl != nil {
+		d.add(name, Skip, "", "WSL2: Windows keeps the GPU initialized (no nvidia-persistenced)")
 		return
 	}
 	for _, p := range []string{d.root("run/nvidia-persistenced/socket"), d.sys("run/nvidia-persistenced/socket")} {

@@ -28,6 +28,9 @@ type DiscoverOptions struct {
 // Inventory with Source "none" and a Note that says so.
 func Discover(opts DiscoverOptions) (*Inventory, error) {
 	root := cleanRoot(opts.DriverRoot)
+	if w := DetectWSL(root); w != nil {
+		return discoverWSL(root, w, opts.NVML), nil
+	}
 	var note string
 	if opts.NVML != nil {
 		inv, err := opts.NVML.Inventory()

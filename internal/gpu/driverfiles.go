@@ -538,7 +538,7 @@ func FindLibrary(root, soname string) (string, bool) {
 			cands = append(cands, e.Value)
 		}
 	}
-	for _, dir := range libDirs64 {
+	for _, dir := range append(append([]string(nil), libDirs64...), WSLLibDir) {
 		cands = append(cands, filepath.Join(dir, soname))
 	}
 	for _, p := range cands {

@@ -9,6 +9,8 @@ const (
 	SourceNVML   Source = "nvml"
 	SourceProcfs Source = "procfs"
 	SourceNone   Source = "none"
+	// SourceWSL: WSL2's driver files, without NVML (see wsl.go).
+	SourceWSL Source = "wsl"
 )
 
 // Inventory is what discovery found on a host.
@@ -23,6 +25,9 @@ type Inventory struct {
 	// Note says in words why discovery found less than it could: NVML not
 	// usable, no driver loaded, no GPU.
 	Note string `json:"note,omitempty"`
+	// WSL is set on WSL2 (see wsl.go); DriverVersion is then the driver
+	// store's identity.
+	WSL *WSL `json:"wsl,omitempty"`
 }
 
 // GPU is one physical GPU.

@@ -51,6 +51,9 @@ func DeviceMemoryFor(cfg *config.Config, devices []string) ([]uint64, error) {
 	}
 	inv, err := LoadInventory(cfg.Driver.Inventory)
 	if err != nil {
+		if w := DetectWSL(cfg.Driver.Root); w != nil {
+			return nil, fmt.Errorf("%w (on WSL2 GPU memory comes from NVML through %s/libnvidia-ml.so.1, which did not load when the spec was made: run 'nvbind cdi generate' once nvidia-smi works)", err, WSLLibDir)
+		}
 		return nil, fmt.Errorf("%w (run 'nvbind cdi generate' on a host where NVML works)", err)
 	}
 	if current, err := ReadDriverVersion(cfg.Driver.Root); err == nil && inv.DriverVersion != current {

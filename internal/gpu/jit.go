@@ -42,7 +42,7 @@ func WriteJITSpec(path string, opts GenerateOptions) error {
 	if v, err := SpecFileDriverVersion(path); err == nil && v == current {
 		return nil
 	}
-	inv, err := discoverProcfs(root)
+	inv, err := discoverLocal(root)
 	if err != nil {
 		return err
 	}

@@ -25,11 +25,17 @@ const versionFile = "proc/driver/nvidia/version"
 
 // ReadDriverVersion returns the version of the loaded NVIDIA kernel module
 // from <root>/proc/driver/nvidia/version (one small read, no NVML). The
-// error wraps ErrNoDriver when the file does not exist.
+// error wraps ErrNoDriver when the file does not exist. On WSL2 it returns
+// the Windows driver's identity ("wsl-<driver store>", see wsl.go).
 func ReadDriverVersion(root string) (string, error) {
 	p := filepath.Join(procRoot(root), versionFile)
 	data, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
+		// WSL2 has no NVIDIA kernel module: its driver is named by the
+		// Windows driver store (wsl.go).
+		if v, isWSL, werr := wslDriverIdentity(root); isWSL {
+			return v, werr
+		}
 		return "", fmt.Errorf("%w (%s not found)", ErrNoDriver, p)
 	}
 	if err != nil {

@@ -112,6 +112,9 @@ func Generate(opts GenerateOptions) ([]byte, *Inventory, error) {
 }
 
 func generateFor(inv *Inventory, opts GenerateOptions) ([]byte, error) {
+	if inv.WSL != nil {
+		return generateWSL(inv, opts)
+	}
 	files, err := FindDriverFiles(inv.DriverRoot, inv.DriverVersion)
 	if err != nil {
 		return nil, fmt.Errorf("find driver files: %w", err)

@@ -57,6 +57,9 @@ func injectDevices(spec *rspec.Spec, req *request.Request, cfg *config.Config, l
 	if err != nil {
 		return err
 	}
+	if err := explainUnresolved(specs, req.Devices, cfg); err != nil {
+		return err
+	}
 	devices := append([]string(nil), req.Devices...)
 	if req.HasKind(kind) {
 		// Capability devices are optional: a spec written by another

@@ -6,6 +6,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 
+	"github.com/nvbind/nvbind/internal/gpu"
 	"github.com/nvbind/nvbind/internal/profiles"
 	"github.com/nvbind/nvbind/internal/request"
 )
@@ -77,8 +78,12 @@ func missingCapabilities(have, want []string) []string {
 }
 
 // isGPUNode matches the per-GPU device nodes (/dev/nvidia0, ...), not
-// nvidiactl, nvidia-uvm or nvidia-modeset.
+// nvidiactl, nvidia-uvm or nvidia-modeset. WSL2's /dev/dxg counts as one
+// GPU: it is all a container can be told it has.
 func isGPUNode(path string) bool {
+	if path == gpu.WSLDevice {
+		return true
+	}
 	n := strings.TrimPrefix(path, "/dev/nvidia")
 	return n != path && n != "" && strings.Trim(n, "0123456789") == ""
 }

@@ -133,7 +133,10 @@ func (s *Source) Inventory() (*gpu.Inventory, error) {
 func device(i int, dev nvml.Device) (gpu.GPU, error) {
 	g := gpu.GPU{Index: i}
 	var ret nvml.Return
-	if g.Minor, ret = dev.GetMinorNumber(); ret != nvml.SUCCESS {
+	// WSL2 has no device minors (one /dev/dxg serves every GPU).
+	if g.Minor, ret = dev.GetMinorNumber(); ret == nvml.ERROR_NOT_SUPPORTED {
+		g.Minor = -1
+	} else if ret != nvml.SUCCESS {
 		return g, nvmlErr(fmt.Sprintf("GPU %d minor", i), ret)
 	}
 	if g.UUID, ret = dev.GetUUID(); ret != nvml.SUCCESS {

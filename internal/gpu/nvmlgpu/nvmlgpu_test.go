@@ -184,3 +184,24 @@ func TestForRootRefusesLibraryWithoutNVML(t *testing.T) {
 		t.Errorf("empty root: %v", err)
 	}
 }
+
+// WSL2's NVML has no device minors (GetMinorNumber is not supported): the
+// inventory still lists the GPU with its memory, for the ollama fit check,
+// and records the driver store's identity.
+func TestInventoryOnWSL2(t *testing.T) {
+	r := buildRoot(t, simroot.Options{WSL: true})
+	s := dgxa100.New()
+	s.Devices = s.Devices[:1]
+	dev := s.Devices[0].(*dgxa100.Device)
+	dev.GetMinorNumberFunc = func() (int, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+	inv, err := gpu.Discover(gpu.DiscoverOptions{DriverRoot: r.Dir, NVML: nvmlgpu.New(s)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Source != gpu.SourceNVML || inv.WSL == nil || inv.DriverVersion != r.DriverVersion || inv.WSL.DriverVersion != "550.54.15" {
+		t.Fatalf("inventory %+v", inv)
+	}
+	if len(inv.GPUs) != 1 || inv.GPUs[0].Minor != -1 || inv.GPUs[0].MemoryBytes != 40960<<20 {
+		t.Errorf("GPUs %+v", inv.GPUs)
+	}
+}

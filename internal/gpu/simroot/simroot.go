@@ -45,6 +45,22 @@ type Options struct {
 	LDCache bool
 	// NoDRM leaves out /dev/dri (a headless datacenter host).
 	NoDRM bool
+
+	// WSL builds a WSL2 root instead (see wsl.go): /dev/dxg, the
+	// /usr/lib/wsl libraries and driver stores, a WSL kernel release.
+	// GPUs and the kernel options below are ignored then.
+	WSL bool
+	// Kernel is the kernel driver: KernelOpen (default), KernelProprietary
+	// or KernelNouveau (every NVIDIA GPU bound to nouveau, no NVIDIA driver).
+	Kernel string
+	// VFIOGPUs are more NVIDIA GPUs, bound to vfio-pci: in sysfs only.
+	VFIOGPUs int
+	// Hybrid adds an Intel integrated GPU (a PRIME laptop).
+	Hybrid bool
+	// Model overrides ModelName.
+	Model string
+	// NoFirmware leaves out the GSP firmware files.
+	NoFirmware bool
 }
 
 // Root is a built simulated root.
@@ -56,6 +72,10 @@ type Root struct {
 	// Libraries are the driver's versioned library files, root-relative
 	// with a leading slash (/usr/lib/x86_64-linux-gnu/libcuda.so.580.95.05).
 	Libraries []string
+	// PCI are the display-class PCI devices in sys/bus/pci/devices.
+	PCI []gpu.PCIGPU
+	// WSLStore is the NVIDIA driver store of a WSL2 root, root-relative.
+	WSLStore string
 }
 
 // Library is one driver library: its file stem, SONAME and version suffix
@@ -131,10 +151,21 @@ func Build(dir string, opts Options) (*Root, error) {
 	}
 	b := &builder{dir: abs, opts: opts}
 	r := &Root{Dir: abs, DriverVersion: opts.DriverVersion}
-	for i := 0; i < opts.GPUs; i++ {
-		r.GPUs = append(r.GPUs, simGPU(i, opts.MIG))
+	if opts.WSL {
+		return b.buildWSL(r)
 	}
-	steps := []func(*Root){b.mergedUsr, b.devices, b.procfs, b.libraries, b.binaries, b.dataFiles}
+	switch opts.Kernel {
+	case "", KernelOpen, KernelProprietary, KernelNouveau:
+	default:
+		return nil, fmt.Errorf("simroot: unknown kernel driver %q", opts.Kernel)
+	}
+	for i := 0; i < opts.GPUs; i++ {
+		r.GPUs = append(r.GPUs, simGPU(i, opts.MIG, opts.Model))
+	}
+	if opts.Kernel == KernelNouveau {
+		return b.buildNouveau(r)
+	}
+	steps := []func(*Root){b.mergedUsr, b.devices, b.procfs, b.libraries, b.binaries, b.dataFiles, b.sysfs}
 	for _, step := range steps {
 		step(r)
 		if b.err != nil {
@@ -152,14 +183,17 @@ func Build(dir string, opts Options) (*Root, error) {
 	return r, nil
 }
 
-func simGPU(i int, mig bool) gpu.GPU {
+func simGPU(i int, mig bool, model string) gpu.GPU {
 	bus := fmt.Sprintf("0000:%02x:00.0", 0xc0+i)
 	if i < len(busIDs) {
 		bus = busIDs[i]
 	}
+	if model == "" {
+		model = ModelName
+	}
 	g := gpu.GPU{
 		Index: i, Minor: i, UUID: "GPU-" + fakeUUID(fmt.Sprintf("gpu-%d", i)),
-		Name: ModelName, BusID: bus, ComputeCapability: ComputeCapability, MIGEnabled: mig,
+		Name: model, BusID: bus, ComputeCapability: gpu.ArchForModel(model), MIGEnabled: mig,
 	}
 	if mig {
 		// Two MIG devices: GPU instances 1 and 2, compute instance 0 each.
@@ -295,9 +329,12 @@ func (b *builder) devices(r *Root) {
 
 func (b *builder) procfs(r *Root) {
 	v := b.opts.DriverVersion
-	b.write("proc/driver/nvidia/version", fmt.Sprintf(
-		"NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  %s  Release Build  (dvs-builder@U22-I3-AE18-23-3)  Tue Sep 23 09:39:29 UTC 2025\n"+
-			"GCC version:  gcc version 12.2.0 (Debian 12.2.0-14+deb12u1) \n", v), 0o444)
+	nvrm := "NVIDIA UNIX Open Kernel Module for x86_64  %s  Release Build  (dvs-builder@U22-I3-AE18-23-3)  Tue Sep 23 09:39:29 UTC 2025"
+	if b.opts.Kernel == KernelProprietary {
+		nvrm = "NVIDIA UNIX x86_64 Kernel Module  %s  Tue Sep 23 09:58:26 UTC 2025"
+	}
+	b.write("proc/driver/nvidia/version", fmt.Sprintf("NVRM version: "+nvrm+"\n"+
+		"GCC version:  gcc version 12.2.0 (Debian 12.2.0-14+deb12u1) \n", v), 0o444)
 	b.write("proc/devices", "Character devices:\n  1 mem\n  4 /dev/vc/0\n  4 tty\n  5 /dev/tty\n 10 misc\n"+
 		fmt.Sprintf("%3d nvidia-frontend\n%3d drm\n%3d nvidia-caps\n%3d nvidia-uvm\n", NvidiaMajor, DRMMajor, CapsMajor, UVMMajor)+
 		"\nBlock devices:\n  8 sd\n259 blkext\n", 0o444)
@@ -405,7 +442,9 @@ func nvidiaSMI(r *Root) string {
 func (b *builder) dataFiles(r *Root) {
 	v := b.opts.DriverVersion
 	for _, fw := range []string{"gsp_ga10x.bin", "gsp_tu10x.bin"} {
-		b.write(filepath.Join("lib/firmware/nvidia", v, fw), "simulated GSP firmware "+v+"\n", 0o444)
+		if !b.opts.NoFirmware {
+			b.write(filepath.Join("lib/firmware/nvidia", v, fw), "simulated GSP firmware "+v+"\n", 0o444)
+		}
 	}
 	icd := func(lib string) string {
 		return fmt.Sprintf("{\n    \"file_format_version\" : \"1.0.0\",\n    \"ICD\" : {\n        \"library_path\" : \"%s\"\n    }\n}\n", lib)

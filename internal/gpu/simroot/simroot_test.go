@@ -111,3 +111,69 @@ func TestBuildRejectsBadOptions(t *testing.T) {
 		t.Error("driver version with a slash accepted")
 	}
 }
+
+func TestBuildWSL(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	r, err := Build(dir, Options{WSL: true, LDCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, "dev/dxg"), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != DXGMajor {
+		t.Fatalf("/dev/dxg: %v %+v", err, st)
+	}
+	rel, _ := os.ReadFile(filepath.Join(dir, "proc/sys/kernel/osrelease"))
+	if !strings.Contains(string(rel), "microsoft-standard-WSL2") {
+		t.Errorf("kernel release %q", rel)
+	}
+	for file, soname := range map[string]string{
+		"usr/lib/wsl/lib/libcuda.so.1":                    "libcuda.so.1",
+		"usr/lib/wsl/lib/libnvdxgdmal.so.1":               "libnvdxgdmal.so.1",
+		r.WSLStore[1:] + "/libcuda.so.1.1":                "libcuda.so.1",
+		r.WSLStore[1:] + "/libnvidia-ptxjitcompiler.so.1": "libnvidia-ptxjitcompiler.so.1",
+	} {
+		f, err := elf.Open(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		names, _ := f.DynString(elf.DT_SONAME)
+		f.Close()
+		if len(names) != 1 || names[0] != soname {
+			t.Errorf("%s: SONAME %v, want %s", file, names, soname)
+		}
+	}
+	out, err := exec.Command("ldconfig", "-p", "-C", filepath.Join(dir, "etc/ld.so.cache")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "libcuda.so.1 (libc6,x86-64) => /usr/lib/wsl/lib/libcuda.so.1") {
+		t.Errorf("ld.so.cache: %v\n%s", err, out)
+	}
+}
+
+func TestBuildSysfs(t *testing.T) {
+	requireRoot(t)
+	for _, tt := range []struct {
+		opts Options
+		want string
+	}{
+		{Options{GPUs: 1, VFIOGPUs: 1, Hybrid: true}, "0000:00:02.0=i915 0000:07:00.0=nvidia 0000:e0:00.0=vfio-pci"},
+		{Options{GPUs: 2, Kernel: KernelNouveau}, "0000:07:00.0=nouveau 0000:0f:00.0=nouveau"},
+	} {
+		dir := t.TempDir()
+		r, err := Build(dir, tt.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		ents, _ := os.ReadDir(filepath.Join(dir, "sys/bus/pci/devices"))
+		for _, e := range ents {
+			link, err := os.Readlink(filepath.Join(dir, "sys/bus/pci/devices", e.Name(), "driver"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, e.Name()+"="+filepath.Base(link))
+		}
+		if strings.Join(got, " ") != tt.want || len(r.PCI) != len(got) {
+			t.Errorf("%+v: %v (%d in Root.PCI), want %s", tt.opts, got, len(r.PCI), tt.want)
+		}
+	}
+}
