@@ -2,8 +2,8 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/cobra"
 	"io"
 	"os"
 	"strings"
@@ -13,38 +13,56 @@ import (
 	"github.com/nvbind/nvbind/internal/profiles"
 )
 
-func init() {
-	register("profile", "list workload profiles, show what one applies", runProfile)
+func init() { addCommand(newProfileCmd) }
+
+func newProfileCmd(stdout, stderr io.Writer) *cobra.Command {
+	var listJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "list the workload profiles (built-in and from the config)",
+		Args:  noArgs(stderr),
+		RunE:  func(*cobra.Command, []string) error { return code(profileList(listJSON)) },
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+
+	var o profileShowOptions
+	show := &cobra.Command{
+		Use:   "show NAME",
+		Short: "show what a profile applies for given parameters",
+		Args: func(c *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 0:
+				return exitCode(fail(2, "profile show: want a profile name"))
+			case len(args) > 1:
+				return exitCode(fail(2, "profile show: unexpected argument %q", args[1]))
+			}
+			return nil
+		},
+		RunE: func(_ *cobra.Command, args []string) error { return code(profileShow(args[0], o)) },
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			cat, _ := loadCatalogQuiet()
+			var names []string
+			if cat != nil {
+				for _, p := range cat.List() {
+					names = append(names, p.Name)
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+	}
+	f := show.Flags()
+	f.BoolVar(&o.json, "json", false, "print JSON")
+	f.IntVar(&o.gpus, "gpus", 1, "GPUs the container would get")
+	f.StringArrayVar(&o.params, "param", nil, "profile parameter key=value (repeatable)")
+	return group("profile", "list workload profiles, show what one applies", stdout, stderr, list, show)
 }
 
-func runProfile(args []string) int {
-	if len(args) == 0 {
-		return fail(2, "profile: want a subcommand: list, show <name> [--json] [--param key=value] [--gpus N]")
-	}
-	switch args[0] {
-	case "list":
-		return profileList(args[1:])
-	case "show":
-		return profileShow(args[1:])
-	}
-	return fail(2, "profile: unknown subcommand %q (valid: list, show)", args[0])
-}
-
-func profileList(args []string) int {
-	fs := flag.NewFlagSet("profile list", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return fail(2, "profile list: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return fail(2, "profile list: unexpected argument %q", fs.Arg(0))
-	}
+func profileList(asJSON bool) int {
 	cat, code := loadCatalog()
 	if cat == nil {
 		return code
 	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(cat.List())
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
@@ -56,34 +74,23 @@ func profileList(args []string) int {
 	return 0
 }
 
-func profileShow(args []string) int {
-	fs := flag.NewFlagSet("profile show", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	gpus := fs.Int("gpus", 1, "GPUs the container would get")
+type profileShowOptions struct {
+	json   bool
+	gpus   int
+	params []string
+}
+
+func profileShow(name string, o profileShowOptions) int {
+	gpus := &o.gpus
 	params := map[string]string{}
-	fs.Func("param", "profile parameter key=value (repeatable)", func(v string) error {
+	for _, v := range o.params {
 		k, val, ok := strings.Cut(v, "=")
 		if !ok || k == "" {
-			return fmt.Errorf("want key=value, got %q", v)
+			return fail(2, "profile show: --param: want key=value, got %q", v)
 		}
 		params[k] = val
-		return nil
-	})
-	// The name may come before or after the flags.
-	if err := fs.Parse(args); err != nil {
-		return fail(2, "profile show: %v", err)
 	}
-	if fs.NArg() == 0 {
-		return fail(2, "profile show: want a profile name")
-	}
-	name := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return fail(2, "profile show: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return fail(2, "profile show: unexpected argument %q", fs.Arg(0))
-	}
+	asJSON := &o.json
 	if *gpus < 0 {
 		return fail(2, "profile show: --gpus must not be negative")
 	}
@@ -100,6 +107,15 @@ func profileShow(args []string) int {
 	}
 	printResolved(os.Stdout, r)
 	return 0
+}
+
+// loadCatalogQuiet loads the catalog for shell completion: no output.
+func loadCatalogQuiet() (*profiles.Catalog, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return nil, err
+	}
+	return profiles.LoadCatalog(cfg)
 }
 
 func loadCatalog() (*profiles.Catalog, int) {
