@@ -21,7 +21,7 @@ func newProfileCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "list",
 		Short: "list the workload profiles (built-in and from the config)",
 		Args:  noArgs(stderr),
-		RunE:  func(*cobra.Command, []string) error { return code(profileList(listJSON)) },
+		RunE:  func(*cobra.Command, []string) error { return code(profileList(listJSON, stdout, stderr)) },
 	}
 	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
 
@@ -32,13 +32,13 @@ func newProfileCmd(stdout, stderr io.Writer) *cobra.Command {
 		Args: func(c *cobra.Command, args []string) error {
 			switch {
 			case len(args) == 0:
-				return exitCode(fail(2, "profile show: want a profile name"))
+				return exitCode(failTo(stderr, 2, "profile show: want a profile name"))
 			case len(args) > 1:
-				return exitCode(fail(2, "profile show: unexpected argument %q", args[1]))
+				return exitCode(failTo(stderr, 2, "profile show: unexpected argument %q", args[1]))
 			}
 			return nil
 		},
-		RunE: func(_ *cobra.Command, args []string) error { return code(profileShow(args[0], o)) },
+		RunE: func(_ *cobra.Command, args []string) error { return code(profileShow(args[0], o, stdout, stderr)) },
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			cat, _ := loadCatalogQuiet()
 			var names []string
@@ -57,15 +57,15 @@ func newProfileCmd(stdout, stderr io.Writer) *cobra.Command {
 	return group("profile", "list workload profiles, show what one applies", stdout, stderr, list, show)
 }
 
-func profileList(asJSON bool) int {
-	cat, code := loadCatalog()
+func profileList(asJSON bool, stdout, stderr io.Writer) int {
+	cat, code := loadCatalog(stderr)
 	if cat == nil {
 		return code
 	}
 	if asJSON {
-		return printJSON(cat.List())
+		return printJSON(cat.List(), stdout, stderr)
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tFROM\tDESCRIPTION")
 	for _, p := range cat.List() {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", p.Name, p.Origin, p.Description)
@@ -80,32 +80,32 @@ type profileShowOptions struct {
 	params []string
 }
 
-func profileShow(name string, o profileShowOptions) int {
+func profileShow(name string, o profileShowOptions, stdout, stderr io.Writer) int {
 	gpus := &o.gpus
 	params := map[string]string{}
 	for _, v := range o.params {
 		k, val, ok := strings.Cut(v, "=")
 		if !ok || k == "" {
-			return fail(2, "profile show: --param: want key=value, got %q", v)
+			return failTo(stderr, 2, "profile show: --param: want key=value, got %q", v)
 		}
 		params[k] = val
 	}
 	asJSON := &o.json
 	if *gpus < 0 {
-		return fail(2, "profile show: --gpus must not be negative")
+		return failTo(stderr, 2, "profile show: --gpus must not be negative")
 	}
-	cat, code := loadCatalog()
+	cat, code := loadCatalog(stderr)
 	if cat == nil {
 		return code
 	}
 	r, err := cat.Resolve(name, params, profiles.Target{GPUs: *gpus})
 	if err != nil {
-		return fail(1, "%v", err)
+		return failTo(stderr, 1, "%v", err)
 	}
 	if *asJSON {
-		return printJSON(r)
+		return printJSON(r, stdout, stderr)
 	}
-	printResolved(os.Stdout, r)
+	printResolved(stdout, r)
 	return 0
 }
 
@@ -118,21 +118,17 @@ func loadCatalogQuiet() (*profiles.Catalog, error) {
 	return profiles.LoadCatalog(cfg)
 }
 
-func loadCatalog() (*profiles.Catalog, int) {
-	cfg, err := config.Load()
+func loadCatalog(stderr io.Writer) (*profiles.Catalog, int) {
+	cat, err := loadCatalogQuiet()
 	if err != nil {
-		return nil, fail(1, "%v", err)
-	}
-	cat, err := profiles.LoadCatalog(cfg)
-	if err != nil {
-		return nil, fail(1, "%v", err)
+		return nil, failTo(stderr, 1, "%v", err)
 	}
 	return cat, 0
 }
 
-func printJSON(v any) int {
-	if err := writeJSON(os.Stdout, v); err != nil && !errors.Is(err, os.ErrClosed) {
-		return fail(1, "write: %v", err)
+func printJSON(v any, stdout, stderr io.Writer) int {
+	if err := writeJSON(stdout, v); err != nil && !errors.Is(err, os.ErrClosed) {
+		return failTo(stderr, 1, "write: %v", err)
 	}
 	return 0
 }

@@ -54,7 +54,7 @@ output is streamed and its exit code is nvbind's.`,
 	f := c.Flags()
 	f.SetInterspersed(false) // what follows IMAGE is the container's command
 	f.StringVar(&o.engine, "engine", "", "docker or podman (default: the one nvbind is configured with)")
-	f.StringVar(&o.gpus, "gpus", "all", "GPUs: all, a count N (the first N), or a list of indices, GPU-/MIG- UUIDs")
+	f.StringVar(&o.gpus, "gpus", "all", "GPUs: all, a count N (the first N), or a list of indices, GPU-/MIG- UUIDs (also device=LIST)")
 	f.StringVar(&o.profile, "profile", "", "nvbind workload profile (nvbind profile list)")
 	f.StringArrayVar(&o.params, "param", nil, "profile parameter key=value (repeatable)")
 	f.StringArrayVarP(&o.env, "env", "e", nil, "environment variable NAME=value for the container (repeatable)")
@@ -147,7 +147,11 @@ func runContainer(o runOptions, args []string, stdout, stderr io.Writer) int {
 // (the first N GPUs, as docker --gpus N does) or a list passed on, which
 // the runtime parses strictly.
 func visibleDevices(v string) (string, error) {
-	v = strings.TrimSpace(v)
+	v = strings.Trim(strings.TrimSpace(v), `"'`)
+	if list, ok := strings.CutPrefix(v, "device="); ok {
+		// docker's form for a list: --gpus '"device=0,1"'
+		return deviceList(list)
+	}
 	switch {
 	case v == "" || v == "all":
 		return "all", nil
@@ -156,7 +160,7 @@ func visibleDevices(v string) (string, error) {
 	}
 	if n, err := strconv.Atoi(v); err == nil && !strings.Contains(v, ",") {
 		if n < 1 || n > 256 {
-			return "", fmt.Errorf("a count must be 1 to 256")
+			return "", fmt.Errorf("a count must be 1 to 256 (for GPU %d alone: device=%d)", n, n)
 		}
 		ids := make([]string, n)
 		for i := range ids {
@@ -164,6 +168,11 @@ func visibleDevices(v string) (string, error) {
 		}
 		return strings.Join(ids, ","), nil
 	}
+	return deviceList(v)
+}
+
+// deviceList checks a comma-separated list of GPU ids.
+func deviceList(v string) (string, error) {
 	for _, id := range strings.Split(v, ",") {
 		if id == "" || strings.ContainsAny(id, " \t\n=/") {
 			return "", fmt.Errorf("%q is not a GPU index, UUID or MIG id", id)
