@@ -8,9 +8,20 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BINS    := nvbind nvbind-runtime nvbind-hook
 
+# Packages: version 0.1.<commits> (monotonic, valid for dpkg, rpm and
+# pacman), built with nfpm from the Go module proxy into .tools/.
+PKG_VERSION ?= 0.1.$(shell git rev-list --count HEAD 2>/dev/null || echo 0)
+PKG_ARCH    ?= $(shell $(GO) env GOARCH)
+DIST        ?= dist
+STAGE       := build/package
+TOOLS       := $(CURDIR)/.tools/bin
+NFPM        := $(TOOLS)/nfpm
+NFPM_VERSION := v2.45.2
+
 # Debian packages the tests and the demo drive (command:package).
 DEPS := runc:runc busybox:busybox-static podman:podman dockerd:docker.io \
-        containerd:containerd gcc:gcc ldconfig:libc-bin
+        containerd:containerd gcc:gcc ldconfig:libc-bin rpm:rpm zstd:zstd \
+        udevadm:udev systemd-analyze:systemd man:man-db
 
 # Fuzz targets run for a short bounded time by `make test` (package:target).
 FUZZ_TIME ?= 5s
@@ -18,7 +29,8 @@ FUZZ := ./internal/request:FuzzParse ./internal/oci:FuzzParseArgs ./internal/oci
         ./internal/inject:FuzzDecodeEdits ./internal/ldcache:FuzzParse ./internal/hook:FuzzInspectLibrary \
         ./internal/recipes:FuzzParseExpr ./internal/recipes:FuzzParseVersion
 
-.PHONY: all build test unit integration fuzz bench install uninstall deps demo lint clean
+.PHONY: all build test unit integration fuzz bench install uninstall deps demo lint clean \
+        man completions stage package install-package
 
 all: build
 
@@ -29,8 +41,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/nvbind-runtime ./cmd/nvbind-hook
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/nvbind
 
-# Unit and integration tests (integration needs root: real runc and engines).
-test: deps lint build
+# Unit and integration tests (integration needs root: real runc and engines;
+# the packaging test builds the packages with nfpm and installs the .deb).
+test: deps lint build $(NFPM)
 	$(GO) test -count=1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory fuzz
 
@@ -77,5 +90,49 @@ deps:
 demo: deps build
 	./scripts/demo.sh
 
+# Man pages and shell completions, generated from the CLI's command tree.
+man: build
+	@rm -rf build/man && mkdir -p build/man
+	bin/nvbind man --dir build/man >/dev/null
+
+completions: build
+	@mkdir -p build/completions
+	bin/nvbind completion bash >build/completions/nvbind.bash
+	bin/nvbind completion zsh >build/completions/_nvbind
+	bin/nvbind completion fish >build/completions/nvbind.fish
+
+# What the packages hold, staged under build/package: the config with its
+# keys commented out (the built-in defaults apply until the admin sets one,
+# and a later version's defaults reach a machine whose file was kept).
+stage: build man completions
+	@rm -rf $(STAGE) && mkdir -p $(STAGE)/bin $(STAGE)/man
+	cp $(addprefix bin/,$(BINS)) $(STAGE)/bin/
+	cp -r build/completions $(STAGE)/completions
+	for f in build/man/*.1; do gzip -9n <$$f >$(STAGE)/man/$$(basename $$f).gz; done
+	sed -E 's/^([A-Za-z0-9_-]+ *=|\[\[)/# &/' config.toml.example >$(STAGE)/config.toml
+
+$(NFPM):
+	GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+# .deb, .rpm and Arch .pkg.tar.zst in $(DIST)/.
+package: stage $(NFPM)
+	@mkdir -p $(DIST)
+	for p in deb rpm archlinux; do \
+		VERSION=$(PKG_VERSION) ARCH=$(PKG_ARCH) $(NFPM) package --config packaging/nfpm.yaml --packager $$p --target $(DIST)/ || exit 1; done
+
+# The packages' file layout under DESTDIR (the AUR PKGBUILD uses it).
+install-package: stage
+	install -Dm755 -t $(DESTDIR)/usr/bin $(addprefix $(STAGE)/bin/,$(BINS))
+	install -Dm644 $(STAGE)/config.toml $(DESTDIR)/etc/nvbind/config.toml
+	install -Dm644 -t $(DESTDIR)/usr/lib/systemd/system packaging/systemd/nvbind-cdi-refresh.service packaging/systemd/nvbind-cdi-refresh.path
+	install -Dm644 -t $(DESTDIR)/usr/lib/udev/rules.d packaging/udev/70-nvbind.rules
+	install -Dm644 -t $(DESTDIR)/usr/share/libalpm/hooks packaging/arch/nvbind-cdi.hook
+	install -Dm644 $(STAGE)/completions/nvbind.bash $(DESTDIR)/usr/share/bash-completion/completions/nvbind
+	install -Dm644 $(STAGE)/completions/_nvbind $(DESTDIR)/usr/share/zsh/site-functions/_nvbind
+	install -Dm644 $(STAGE)/completions/nvbind.fish $(DESTDIR)/usr/share/fish/vendor_completions.d/nvbind.fish
+	install -Dm644 -t $(DESTDIR)/usr/share/man/man1 $(STAGE)/man/*.1.gz
+	install -Dm644 -t $(DESTDIR)/usr/share/doc/nvbind README.md config.toml.example LICENSE
+	install -Dm644 -t $(DESTDIR)/usr/share/nvbind/scripts packaging/scripts/*.sh
+
 clean:
-	rm -rf bin demo
+	rm -rf bin demo build dist

@@ -1,10 +1,9 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"github.com/spf13/cobra"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -13,47 +12,59 @@ import (
 	"github.com/nvbind/nvbind/internal/gpu/nvmlgpu"
 )
 
-func init() {
-	register("cdi", "generate or list CDI specs for the host's GPUs (cdi generate|list)", func(args []string) int {
-		return cdiCmd(args, os.Stdout, os.Stderr)
-	})
+func init() { addCommand(newCDICmd) }
+
+func newCDICmd(stdout, stderr io.Writer) *cobra.Command {
+	return group("cdi", "generate or list CDI specs for the host's GPUs", stdout, stderr,
+		newCDIGenerateCmd(stdout, stderr), newCDIListCmd(stdout, stderr))
 }
 
 // nvmlFor gives the NVML source for a driver root; tests replace it.
 var nvmlFor = func(root string) gpu.NVMLSource { return nvmlgpu.ForRoot(root) }
 
+// cdiCmd runs `nvbind cdi args...`.
 func cdiCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: nvbind cdi generate|list [flags]")
-		return 2
-	}
-	switch args[0] {
-	case "generate":
-		return cdiGenerate(args[1:], stdout, stderr)
-	case "list":
-		return cdiList(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprintln(stdout, "usage: nvbind cdi generate|list [flags]")
-		return 0
-	default:
-		return failTo(stderr, 2, "cdi: unknown subcommand %q (want generate or list)", args[0])
-	}
+	return execute(append([]string{"cdi"}, args...), stdout, stderr)
 }
 
-func cdiGenerate(args []string, stdout, stderr io.Writer) int {
+type cdiGenerateOptions struct {
+	disc                            discoveryFlags
+	output, format, names, hookPath string
+}
+
+func newCDIGenerateCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o cdiGenerateOptions
+	c := &cobra.Command{
+		Use:   "generate",
+		Short: "write the CDI spec for the host's GPUs (nvidia.com/gpu)",
+		Long: `Writes kind nvidia.com/gpu: devices by index and UUID, all, MIG devices,
+driver (for NVIDIA_VISIBLE_DEVICES=none) and capability-<cap> devices. The
+file is written atomically, as compact JSON unless --format yaml (JSON is
+YAML too, so every CDI consumer reads it); stdout gets YAML.`,
+		Args: noArgs(stderr),
+		RunE: func(*cobra.Command, []string) error { return code(cdiGenerate(o, stdout, stderr)) },
+	}
+	f := c.Flags()
+	o.disc.register(f, "")
+	f.StringVar(&o.output, "output", "", "spec file to write atomically ('-' for stdout; default: cdi.jit-spec from the config)")
+	f.StringVar(&o.format, "format", "", "yaml or json (default: json for a file, yaml for stdout)")
+	f.StringVar(&o.names, "device-name-strategy", "index,uuid", "device names: index, uuid or both (comma-separated)")
+	f.StringVar(&o.hookPath, "hook-path", "", "absolute path of nvbind-hook on the host (default: hook.path from the config)")
+	return c
+}
+
+func cdiGenerate(o cdiGenerateOptions, stdout, stderr io.Writer) int {
 	cfg, err := config.Load()
 	if err != nil {
 		return failTo(stderr, 1, "cdi generate: %v", err)
 	}
-	fs := flag.NewFlagSet("nvbind cdi generate", flag.ContinueOnError)
-	var disc discoveryFlags
-	disc.register(fs, cfg.Driver.Root)
-	output := fs.String("output", defaultSpecPath(cfg), "spec file to write atomically ('-' for stdout)")
-	format := fs.String("format", "", "yaml or json (default: json for a file, yaml for stdout)")
-	names := fs.String("device-name-strategy", "index,uuid", "device names: index, uuid or both (comma-separated)")
-	hookPath := fs.String("hook-path", cfg.HookPath(), "absolute path of nvbind-hook on the host")
-	if code, done := parseStdFlags(fs, args, stderr); done {
-		return code
+	disc := o.disc.withDefault(cfg.Driver.Root)
+	output, format, names, hookPath := &o.output, &o.format, &o.names, &o.hookPath
+	if *output == "" {
+		*output = defaultSpecPath(cfg)
+	}
+	if *hookPath == "" {
+		*hookPath = cfg.HookPath()
 	}
 	opts := gpu.GenerateOptions{
 		DriverRoot: disc.root,
@@ -113,16 +124,22 @@ func cdiGenerate(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func cdiList(args []string, stdout, stderr io.Writer) int {
+func newCDIListCmd(stdout, stderr io.Writer) *cobra.Command {
+	var dirs []string
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "list the CDI devices the spec dirs define",
+		Args:  noArgs(stderr),
+		RunE:  func(*cobra.Command, []string) error { return code(cdiList(dirs, stdout, stderr)) },
+	}
+	c.Flags().StringArrayVar(&dirs, "spec-dir", nil, "CDI spec directory (repeatable; default: cdi.spec-dirs from the config)")
+	return c
+}
+
+func cdiList(dirs []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load()
 	if err != nil {
 		return failTo(stderr, 1, "cdi list: %v", err)
-	}
-	fs := flag.NewFlagSet("nvbind cdi list", flag.ContinueOnError)
-	var dirs stringList
-	fs.Var(&dirs, "spec-dir", "CDI spec directory (repeatable; default: cdi.spec-dirs from the config)")
-	if code, done := parseStdFlags(fs, args, stderr); done {
-		return code
 	}
 	if len(dirs) == 0 {
 		dirs = cfg.CDI.SpecDirs
@@ -152,9 +169,3 @@ func defaultSpecPath(cfg *config.Config) string {
 	}
 	return filepath.Join("/var/run/cdi", "nvidia.yaml")
 }
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }

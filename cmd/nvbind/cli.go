@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"io"
 	"strings"
 
@@ -91,9 +93,30 @@ type discoveryFlags struct {
 	noNVML bool
 }
 
-func (f *discoveryFlags) register(fs *flag.FlagSet, defaultRoot string) {
-	fs.StringVar(&f.root, "driver-root", defaultRoot, "where the NVIDIA driver is installed")
+// register adds the flags. The driver root's default comes from the
+// config, read when the command runs (withDefault), so --help works even
+// with a broken config file.
+func (f *discoveryFlags) register(fs *pflag.FlagSet, _ string) {
+	fs.StringVar(&f.root, "driver-root", "", "where the NVIDIA driver is installed (default: driver.root from the config, /)")
 	fs.BoolVar(&f.noNVML, "no-nvml", false, "discover through /proc only, never load NVML")
+}
+
+// withDefault is f with the config's driver root where none was given.
+func (f discoveryFlags) withDefault(root string) discoveryFlags {
+	if f.root == "" {
+		f.root = root
+	}
+	return f
+}
+
+// noArgs refuses positional arguments with one line naming the command.
+func noArgs(stderr io.Writer) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return exitCode(failTo(stderr, 2, "%s: unexpected argument %q", strings.TrimPrefix(c.CommandPath(), "nvbind "), args[0]))
+		}
+		return nil
+	}
 }
 
 // nvml is the NVML source to try first, nil with --no-nvml.

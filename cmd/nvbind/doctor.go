@@ -1,10 +1,9 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"github.com/spf13/cobra"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/nvbind/nvbind/internal/config"
@@ -12,22 +11,39 @@ import (
 	"github.com/nvbind/nvbind/internal/gpu"
 )
 
-func init() {
-	register("doctor", "check the driver, device nodes, CDI spec, engines and runtime setup", runDoctor)
+func init() { addCommand(newDoctorCmd) }
+
+type doctorOptions struct {
+	json, noNVML bool
+	driverRoot   string
 }
 
-func runDoctor(args []string) int {
-	return doctorCmd(args, os.Stdout, os.Stderr)
-}
-
-func doctorCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("nvbind doctor", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print the checks as JSON")
-	driverRoot := fs.String("driver-root", "", "driver root to check (default: driver.root from the config, /)")
-	noNVML := fs.Bool("no-nvml", false, "discover through /proc only, never load NVML")
-	if code, done := parseStdFlags(fs, args, stderr); done {
-		return code
+func newDoctorCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o doctorOptions
+	c := &cobra.Command{
+		Use:   "doctor",
+		Short: "check the driver, device nodes, CDI spec, engines and runtime setup",
+		Long: `Checks the driver, device nodes, NVML, the CDI spec and its freshness,
+which engines have nvbind registered, the low-level runtime, cgroups,
+persistence mode and rootless setup; each warning or failure comes with a
+fix. Exit 0 unless a check fails.`,
+		Args: noArgs(stderr),
+		RunE: func(*cobra.Command, []string) error { return code(runDoctor(o, stdout, stderr)) },
 	}
+	f := c.Flags()
+	f.BoolVar(&o.json, "json", false, "print the checks as JSON")
+	f.StringVar(&o.driverRoot, "driver-root", "", "driver root to check (default: driver.root from the config, /)")
+	f.BoolVar(&o.noNVML, "no-nvml", false, "discover through /proc only, never load NVML")
+	return c
+}
+
+// doctorCmd runs `nvbind doctor args...`.
+func doctorCmd(args []string, stdout, stderr io.Writer) int {
+	return execute(append([]string{"doctor"}, args...), stdout, stderr)
+}
+
+func runDoctor(o doctorOptions, stdout, stderr io.Writer) int {
+	asJSON, driverRoot, noNVML := &o.json, &o.driverRoot, &o.noNVML
 	cfg, cfgErr := config.Load()
 	if cfgErr != nil {
 		cfg = config.Default()

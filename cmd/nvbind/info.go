@@ -1,10 +1,9 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"github.com/spf13/cobra"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/nvbind/nvbind/internal/config"
@@ -12,10 +11,29 @@ import (
 	"github.com/nvbind/nvbind/internal/oci"
 )
 
-func init() {
-	register("info", "show GPUs, driver and CUDA versions, CDI specs and the low-level runtime", func(args []string) int {
-		return infoCmd(args, os.Stdout, os.Stderr)
-	})
+func init() { addCommand(newInfoCmd) }
+
+func newInfoCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o infoOptions
+	c := &cobra.Command{
+		Use:   "info",
+		Short: "show GPUs, driver and CUDA versions, CDI specs and the low-level runtime",
+		Args:  noArgs(stderr),
+		RunE:  func(*cobra.Command, []string) error { return code(runInfo(o, stdout, stderr)) },
+	}
+	c.Flags().BoolVar(&o.json, "json", false, "print as JSON")
+	o.disc.register(c.Flags(), "")
+	return c
+}
+
+type infoOptions struct {
+	json bool
+	disc discoveryFlags
+}
+
+// infoCmd runs `nvbind info args...`.
+func infoCmd(args []string, stdout, stderr io.Writer) int {
+	return execute(append([]string{"info"}, args...), stdout, stderr)
 }
 
 // infoReport is what `nvbind info` shows.
@@ -32,18 +50,12 @@ type infoReport struct {
 	Host *gpu.HostGPUs `json:"host,omitempty"`
 }
 
-func infoCmd(args []string, stdout, stderr io.Writer) int {
+func runInfo(o infoOptions, stdout, stderr io.Writer) int {
 	cfg, err := config.Load()
 	if err != nil {
 		return failTo(stderr, 1, "info: %v", err)
 	}
-	fs := flag.NewFlagSet("nvbind info", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print as JSON")
-	var disc discoveryFlags
-	disc.register(fs, cfg.Driver.Root)
-	if code, done := parseStdFlags(fs, args, stderr); done {
-		return code
-	}
+	disc := o.disc.withDefault(cfg.Driver.Root)
 	inv, err := gpu.Discover(gpu.DiscoverOptions{DriverRoot: disc.root, NVML: disc.nvml()})
 	if err != nil {
 		return failTo(stderr, 1, "info: %v", err)
@@ -59,7 +71,7 @@ func infoCmd(args []string, stdout, stderr io.Writer) int {
 	if r.Runtime, err = oci.FindRuntime(cfg.Runtime.Runtimes); err != nil {
 		r.RuntimeError = err.Error()
 	}
-	if *asJSON {
+	if o.json {
 		if err := writeJSON(stdout, r); err != nil {
 			return failTo(stderr, 1, "info: %v", err)
 		}

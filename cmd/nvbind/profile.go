@@ -2,8 +2,8 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/cobra"
 	"io"
 	"os"
 	"strings"
@@ -13,41 +13,59 @@ import (
 	"github.com/nvbind/nvbind/internal/profiles"
 )
 
-func init() {
-	register("profile", "list workload profiles, show what one applies", runProfile)
+func init() { addCommand(newProfileCmd) }
+
+func newProfileCmd(stdout, stderr io.Writer) *cobra.Command {
+	var listJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "list the workload profiles (built-in and from the config)",
+		Args:  noArgs(stderr),
+		RunE:  func(*cobra.Command, []string) error { return code(profileList(listJSON, stdout, stderr)) },
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+
+	var o profileShowOptions
+	show := &cobra.Command{
+		Use:   "show NAME",
+		Short: "show what a profile applies for given parameters",
+		Args: func(c *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 0:
+				return exitCode(failTo(stderr, 2, "profile show: want a profile name"))
+			case len(args) > 1:
+				return exitCode(failTo(stderr, 2, "profile show: unexpected argument %q", args[1]))
+			}
+			return nil
+		},
+		RunE: func(_ *cobra.Command, args []string) error { return code(profileShow(args[0], o, stdout, stderr)) },
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			cat, _ := loadCatalogQuiet()
+			var names []string
+			if cat != nil {
+				for _, p := range cat.List() {
+					names = append(names, p.Name)
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+	}
+	f := show.Flags()
+	f.BoolVar(&o.json, "json", false, "print JSON")
+	f.IntVar(&o.gpus, "gpus", 1, "GPUs the container would get")
+	f.StringArrayVar(&o.params, "param", nil, "profile parameter key=value (repeatable)")
+	return group("profile", "list workload profiles, show what one applies", stdout, stderr, list, show)
 }
 
-func runProfile(args []string) int {
-	if len(args) == 0 {
-		return fail(2, "profile: want a subcommand: list, show <name> [--json] [--param key=value] [--gpus N]")
-	}
-	switch args[0] {
-	case "list":
-		return profileList(args[1:])
-	case "show":
-		return profileShow(args[1:])
-	}
-	return fail(2, "profile: unknown subcommand %q (valid: list, show)", args[0])
-}
-
-func profileList(args []string) int {
-	fs := flag.NewFlagSet("profile list", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return fail(2, "profile list: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return fail(2, "profile list: unexpected argument %q", fs.Arg(0))
-	}
-	cat, code := loadCatalog()
+func profileList(asJSON bool, stdout, stderr io.Writer) int {
+	cat, code := loadCatalog(stderr)
 	if cat == nil {
 		return code
 	}
-	if *asJSON {
-		return printJSON(cat.List())
+	if asJSON {
+		return printJSON(cat.List(), stdout, stderr)
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tFROM\tDESCRIPTION")
 	for _, p := range cat.List() {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", p.Name, p.Origin, p.Description)
@@ -56,67 +74,61 @@ func profileList(args []string) int {
 	return 0
 }
 
-func profileShow(args []string) int {
-	fs := flag.NewFlagSet("profile show", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	gpus := fs.Int("gpus", 1, "GPUs the container would get")
+type profileShowOptions struct {
+	json   bool
+	gpus   int
+	params []string
+}
+
+func profileShow(name string, o profileShowOptions, stdout, stderr io.Writer) int {
+	gpus := &o.gpus
 	params := map[string]string{}
-	fs.Func("param", "profile parameter key=value (repeatable)", func(v string) error {
+	for _, v := range o.params {
 		k, val, ok := strings.Cut(v, "=")
 		if !ok || k == "" {
-			return fmt.Errorf("want key=value, got %q", v)
+			return failTo(stderr, 2, "profile show: --param: want key=value, got %q", v)
 		}
 		params[k] = val
-		return nil
-	})
-	// The name may come before or after the flags.
-	if err := fs.Parse(args); err != nil {
-		return fail(2, "profile show: %v", err)
 	}
-	if fs.NArg() == 0 {
-		return fail(2, "profile show: want a profile name")
-	}
-	name := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return fail(2, "profile show: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return fail(2, "profile show: unexpected argument %q", fs.Arg(0))
-	}
+	asJSON := &o.json
 	if *gpus < 0 {
-		return fail(2, "profile show: --gpus must not be negative")
+		return failTo(stderr, 2, "profile show: --gpus must not be negative")
 	}
-	cat, code := loadCatalog()
+	cat, code := loadCatalog(stderr)
 	if cat == nil {
 		return code
 	}
 	r, err := cat.Resolve(name, params, profiles.Target{GPUs: *gpus})
 	if err != nil {
-		return fail(1, "%v", err)
+		return failTo(stderr, 1, "%v", err)
 	}
 	if *asJSON {
-		return printJSON(r)
+		return printJSON(r, stdout, stderr)
 	}
-	printResolved(os.Stdout, r)
+	printResolved(stdout, r)
 	return 0
 }
 
-func loadCatalog() (*profiles.Catalog, int) {
+// loadCatalogQuiet loads the catalog for shell completion: no output.
+func loadCatalogQuiet() (*profiles.Catalog, error) {
 	cfg, err := config.Load()
 	if err != nil {
-		return nil, fail(1, "%v", err)
+		return nil, err
 	}
-	cat, err := profiles.LoadCatalog(cfg)
+	return profiles.LoadCatalog(cfg)
+}
+
+func loadCatalog(stderr io.Writer) (*profiles.Catalog, int) {
+	cat, err := loadCatalogQuiet()
 	if err != nil {
-		return nil, fail(1, "%v", err)
+		return nil, failTo(stderr, 1, "%v", err)
 	}
 	return cat, 0
 }
 
-func printJSON(v any) int {
-	if err := writeJSON(os.Stdout, v); err != nil && !errors.Is(err, os.ErrClosed) {
-		return fail(1, "write: %v", err)
+func printJSON(v any, stdout, stderr io.Writer) int {
+	if err := writeJSON(stdout, v); err != nil && !errors.Is(err, os.ErrClosed) {
+		return failTo(stderr, 1, "write: %v", err)
 	}
 	return 0
 }

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"github.com/spf13/cobra"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,36 +11,36 @@ import (
 	"github.com/nvbind/nvbind/internal/engines"
 )
 
-func init() {
-	register("runtime", "register nvbind-runtime with docker, containerd, podman or crio (configure|unconfigure)", runRuntime)
+func init() { addCommand(newRuntimeCmd) }
+
+func newRuntimeCmd(stdout, stderr io.Writer) *cobra.Command {
+	g := group("runtime", "register nvbind-runtime with docker, containerd, podman or crio (configure|unconfigure)", stdout, stderr,
+		newRuntimeVerbCmd("configure", stdout, stderr), newRuntimeVerbCmd("unconfigure", stdout, stderr))
+	g.Long = runtimeUsage
+	return g
 }
 
-const runtimeUsage = `usage: nvbind runtime configure --runtime docker|containerd|podman|crio [flags]
-       nvbind runtime unconfigure --runtime docker|containerd|podman|crio [flags]
-
-configure registers nvbind-runtime as the runtime "nvbind"; unconfigure
-removes only what configure added. The original file is kept once as
-FILE.nvbind.bak; a second run changes nothing.
-`
-
-func runRuntime(args []string) int {
-	return runtimeCmd(args, os.Stdout, os.Stderr)
-}
-
+// runtimeCmd runs `nvbind runtime args...`.
 func runtimeCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || (args[0] != "configure" && args[0] != "unconfigure") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprint(stdout, runtimeUsage)
-			return 0
-		}
-		fmt.Fprint(stderr, runtimeUsage)
-		return 2
-	}
-	verb := args[0]
+	return execute(append([]string{"runtime"}, args...), stdout, stderr)
+}
+
+func newRuntimeVerbCmd(verb string, stdout, stderr io.Writer) *cobra.Command {
 	configure := verb == "configure"
-	fs := flag.NewFlagSet("nvbind runtime "+verb, flag.ContinueOnError)
 	var opts engines.Options
 	var printRC bool
+	c := &cobra.Command{
+		Use:   verb + " --runtime docker|containerd|podman|crio",
+		Short: "register nvbind-runtime as the runtime \"nvbind\"",
+		Args:  noArgs(stderr),
+		RunE: func(*cobra.Command, []string) error {
+			return code(runtimeVerb(verb, opts, printRC, stdout, stderr))
+		},
+	}
+	if !configure {
+		c.Short = "remove only what configure added"
+	}
+	fs := c.Flags()
 	fs.StringVar(&opts.Engine, "runtime", "", "engine to configure: "+strings.Join(engines.Names, ", "))
 	fs.StringVar(&opts.ConfigPath, "config", "", "config file to edit (default: the engine's own; containerd's main config, whose imports decide on a drop-in)")
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "print the result and change nothing")
@@ -50,13 +50,12 @@ func runtimeCmd(args []string, stdout, stderr io.Writer) int {
 		fs.BoolVar(&opts.SetAsDefault, "set-as-default", false, "docker: make nvbind the default-runtime")
 		fs.BoolVar(&printRC, "print-runtimeclass", false, "containerd, crio: print the Kubernetes RuntimeClass for the nvbind handler and change nothing")
 	}
-	fs.Usage = func() {
-		fmt.Fprint(stderr, runtimeUsage+"\nflags:\n")
-		fs.PrintDefaults()
-	}
-	if code, done := parseStdFlags(fs, args[1:], stderr); done {
-		return code
-	}
+	c.RegisterFlagCompletionFunc("runtime", cobra.FixedCompletions(engines.Names, cobra.ShellCompDirectiveNoFileComp))
+	return c
+}
+
+func runtimeVerb(verb string, opts engines.Options, printRC bool, stdout, stderr io.Writer) int {
+	configure := verb == "configure"
 	if opts.Engine == "" {
 		return failTo(stderr, 2, "runtime %s: --runtime is required (%s)", verb, strings.Join(engines.Names, ", "))
 	}
@@ -129,3 +128,10 @@ func defaultRuntimePath() string {
 	}
 	return engines.DefaultRuntimePath
 }
+
+const runtimeUsage = `configure registers nvbind-runtime as the runtime "nvbind" with an engine;
+unconfigure removes only what configure added. The original file is kept
+once as FILE.nvbind.bak; a second run changes nothing.
+
+  nvbind runtime configure --runtime docker|containerd|podman|crio [flags]
+  nvbind runtime unconfigure --runtime docker|containerd|podman|crio [flags]`

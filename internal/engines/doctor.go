@@ -102,6 +102,7 @@ func Doctor(opts DoctorOptions) *Report {
 	d.deviceNodes()
 	d.nvml()
 	d.cdiSpec()
+	d.specRefresh()
 	d.engines()
 	d.binaries()
 	d.cgroups()

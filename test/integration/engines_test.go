@@ -87,6 +87,20 @@ func TestDockerRunsNvbind(t *testing.T) {
 		"nvidia0", "nvidia1", "nvidia2", "nvidia3")
 	// The default runtime (runc) gives no GPU: the devices above came from nvbind.
 	wantGPUs(t, "docker without --runtime", run("-e", "NVIDIA_VISIBLE_DEVICES=all", "nvbind-busybox:test", "ls", "/dev"))
+
+	// nvbind run: finds the daemon's nvbind runtime itself, passes the
+	// request, streams the output and returns the container's exit code.
+	nvrun := func(args ...string) Result {
+		return nvbindCLI(t, []string{"DOCKER_HOST=" + sock}, append([]string{"run", "--engine-arg=--network=none"}, args...)...)
+	}
+	wantGPUs(t, "nvbind run --gpus 1,3 (docker)", nvrun("--gpus", "1,3", "nvbind-busybox:test", "ls", "/dev"), "nvidia1", "nvidia3")
+	wantGPUs(t, "nvbind run --engine docker --gpus 2", nvrun("--engine", "docker", "--gpus", "2", "nvbind-busybox:test", "ls", "/dev"), "nvidia0", "nvidia1")
+	if r := nvrun("nvbind-busybox:test", "sh", "-c", "echo out; exit 7"); r.Code != 7 || !strings.Contains(r.Stdout, "out") {
+		t.Errorf("nvbind run exit code and output: %s", r)
+	}
+	if r := nvbindCLI(t, []string{"DOCKER_HOST=unix://" + filepath.Join(dir, "nope.sock")}, "run", "--engine", "docker", "nvbind-busybox:test", "true"); r.Code != 1 || !strings.Contains(r.Stderr, "docker: daemon not reachable") {
+		t.Errorf("nvbind run without a daemon: %s", r)
+	}
 	if r := dk("ps", "-aq"); strings.TrimSpace(r.Stdout) != "" {
 		t.Errorf("containers left behind: %s", r.Stdout)
 	}
@@ -174,6 +188,30 @@ conmon_env_vars = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 	if bad.Code == 0 || !strings.Contains(bad.Stderr, "nvbind") || !strings.Contains(bad.Stderr, "gpu=9") {
 		t.Errorf("a request for a GPU that does not exist: %s", bad)
 	}
+	// nvbind run with Podman: the engine's settings come from its own
+	// config files (as a user's would), nvbind finds the registered runtime.
+	storage := filepath.Join(dir, "storage.conf")
+	os.WriteFile(storage, []byte(fmt.Sprintf("[storage]\ndriver = \"vfs\"\ngraphroot = %q\nrunroot = %q\n",
+		filepath.Join(dir, "root"), filepath.Join(dir, "run"))), 0o644)
+	runConf := filepath.Join(dir, "containers-run.conf")
+	confNow, _ := os.ReadFile(conf)
+	os.WriteFile(runConf, []byte(strings.Replace(string(confNow), "[engine]\n", fmt.Sprintf("[engine]\ntmp_dir = %q\n", filepath.Join(dir, "tmp")), 1)), 0o644)
+	nvrun := func(args ...string) Result {
+		cidfile := filepath.Join(dir, fmt.Sprintf("cid-%d", len(ids)))
+		defer func() {
+			if cid, err := os.ReadFile(cidfile); err == nil {
+				ids = append(ids, strings.TrimSpace(string(cid)))
+			}
+		}()
+		return nvbindCLI(t, []string{"CONTAINERS_CONF=" + runConf, "CONTAINERS_STORAGE_CONF=" + storage, "DOCKER_HOST=unix:///nonexistent"},
+			append([]string{"run", "--engine-arg=--network=none", "--engine-arg=--cidfile=" + cidfile}, args...)...)
+	}
+	wantGPUs(t, "nvbind run --gpus 0,3 (podman, picked as docker has no daemon)", nvrun("--gpus", "0,3", "localhost/nvbind-busybox:test", "ls", "/dev"), "nvidia0", "nvidia3")
+	if r := nvrun("--engine", "podman", "--gpus", "1", "--profile", "ml", "--param", "shm-size=256m", "localhost/nvbind-busybox:test", "sh", "-c", "ls /dev; env; exit 3"); r.Code != 3 ||
+		!strings.Contains(r.Stdout, "nvidia0") || !strings.Contains(r.Stdout, "NVBIND_PROFILE=ml") {
+		t.Errorf("nvbind run --engine podman --profile ml: %s", r)
+	}
+
 	if r := pm("ps", "-aq"); strings.TrimSpace(r.Stdout) != "" {
 		t.Errorf("containers left behind: %s", r.Stdout)
 	}
