@@ -231,7 +231,20 @@ func (p *plugin) register() {
 	p.opts.Log.Infof("registered %s (%d devices) with the kubelet on %s", p.res.Name, len(p.res.Devices), p.socket)
 }
 
+// register registers with the kubelet, trying again for a moment: a
+// kubelet.sock that was just created may not be listening yet.
 func register(kubeletSock string, req *pluginapi.RegisterRequest) error {
+	var err error
+	for wait := 50 * time.Millisecond; wait < 2*time.Second; wait *= 2 {
+		if err = registerOnce(kubeletSock, req); err == nil {
+			return nil
+		}
+		time.Sleep(wait)
+	}
+	return err
+}
+
+func registerOnce(kubeletSock string, req *pluginapi.RegisterRequest) error {
 	if _, err := os.Stat(kubeletSock); err != nil {
 		return err
 	}

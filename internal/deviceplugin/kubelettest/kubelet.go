@@ -75,9 +75,13 @@ func (k *Kubelet) listen() error {
 	return nil
 }
 
-// Restart stops the kubelet and starts it again: a new kubelet.sock.
+// Restart stops the kubelet and starts it again: a new kubelet.sock, and
+// no plugin registered.
 func (k *Kubelet) Restart() error {
 	k.Stop()
+	k.mu.Lock()
+	k.regs = nil
+	k.mu.Unlock()
 	return k.listen()
 }
 
