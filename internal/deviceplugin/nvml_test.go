@@ -142,7 +142,7 @@ func TestNVMLHealthEvents(t *testing.T) {
 	queue := make(chan nvml.EventData, 8)
 	queue <- nvml.EventData{Device: dev(0), EventType: nvml.EventTypeXidCriticalError, EventData: 13} // ignored
 	queue <- nvml.EventData{Device: dev(1), EventType: nvml.EventTypeXidCriticalError, EventData: 79}
-	queue <- nvml.EventData{Device: dev(2), EventType: nvml.EventTypeSingleBitEccError}                // not critical
+	queue <- nvml.EventData{Device: dev(2), EventType: nvml.EventTypeSingleBitEccError} // not critical
 	queue <- nvml.EventData{Device: dev(3), EventType: nvml.EventTypeDoubleBitEccError}
 	registered := 0
 	s.EventSetCreateFunc = func() (nvml.EventSet, nvml.Return) {
