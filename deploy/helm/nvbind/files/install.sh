@@ -35,6 +35,19 @@ remember() {
 	grep -qxF "$1" "$state" || echo "$1" >>"$state"
 }
 
+# note_new records the directories above $1 (a host path) that do not
+# exist yet, and $1 itself with "file", so uninstall removes what install
+# made and nothing else.
+note_new() {
+	kind=$1 p=$2
+	[ -e "$HOST_ROOT$p" ] || [ -L "$HOST_ROOT$p" ] || remember "$kind $p"
+	d=${p%/*}
+	while [ -n "$d" ] && [ ! -e "$HOST_ROOT$d" ]; do
+		remember "dir $d"
+		d=${d%/*}
+	done
+}
+
 # config_flag gives the runtime's --config flag when the chart sets one.
 config_flag() {
 	case $1 in
@@ -72,7 +85,12 @@ install_binaries() {
 	# overwrites binaries that running shims use.
 	sum=$(cd "$SRC_DIR" && sha256sum $BINS | sha256sum | cut -c1-12)
 	name=$NVBIND_VERSION-$sum
+	# The state file lives in $host: note what is missing before making it.
+	new_dirs=$(d=$HOST_DIR; while [ -n "$d" ] && [ ! -e "$HOST_ROOT$d" ]; do echo "$d"; d=${d%/*}; done)
 	mkdir -p "$host/versions"
+	for d in $new_dirs; do
+		remember "dir $d"
+	done
 	if [ ! -d "$host/versions/$name" ]; then
 		tmp=$host/versions/.tmp-$name
 		rm -rf "$tmp"
@@ -107,6 +125,7 @@ install_config() {
 	if [ -e "$cfg" ] && ! grep -qxF "$CONFIG_MARK" "$cfg"; then
 		die "/etc/nvbind/config.toml exists and was not written by this chart: remove it or leave the chart's config empty"
 	fi
+	note_new file /etc/nvbind/config.toml
 	mkdir -p "${cfg%/*}"
 	printf '%s\n%s\n' "$CONFIG_MARK" "$CONFIG_TOML" >"$cfg.tmp"
 	mv "$cfg.tmp" "$cfg"
@@ -122,6 +141,7 @@ install_cdi() {
 		remember "cdi-restore $CDI_SPEC"
 	fi
 	remember "cdi $CDI_SPEC"
+	note_new file "${CDI_SPEC%/*}/.${CDI_SPEC##*/}.lock"
 	on_host "$nvbind" cdi generate --driver-root "$DRIVER_ROOT" --output "$CDI_SPEC" \
 		--hook-path "$HOST_DIR/current/bin/nvbind-hook"
 }
@@ -135,6 +155,11 @@ install_runtimes() {
 			continue
 		fi
 		remember "runtime $rt"
+		# The file configure writes (a drop-in may need a new directory).
+		dry=$(on_host "$nvbind" runtime configure --dry-run --runtime "$rt" --path "$HOST_DIR/current/bin/nvbind-runtime" $(config_flag "$rt"))
+		for f in $(echo "$dry" | sed -n 's/^would write \(.*\):$/\1/p'); do
+			note_new file "$f"
+		done
 		out=$(on_host "$nvbind" runtime configure --runtime "$rt" --path "$HOST_DIR/current/bin/nvbind-runtime" $(config_flag "$rt"))
 		echo "$out"
 		case $out in *"nothing changed"*) ;; *) changed="$changed $rt" ;; esac
@@ -179,9 +204,16 @@ uninstall() {
 	done
 	for f in $(sed -n 's/^config //p' "$state"); do
 		rm -f "$HOST_ROOT$f"
-		rmdir "$HOST_ROOT${f%/*}" 2>/dev/null || true
 	done
+	for f in $(sed -n 's/^file //p' "$state"); do
+		rm -f "$HOST_ROOT$f"
+	done
+	dirs=$(sed -n 's/^dir //p' "$state" | awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2-)
 	rm -rf "$host"
+	# Directories install made, deepest first, where now empty.
+	for d in $dirs; do
+		rmdir "$HOST_ROOT$d" 2>/dev/null || true
+	done
 	log "removed nvbind from the node"
 }
 
