@@ -307,6 +307,8 @@ func simulatedHost(t *testing.T, containerdConfig string) string {
 func TestChartInstallScriptOnSimulatedHost(t *testing.T) {
 	requireRoot(t)
 	containerd := requireTool(t, "containerd")
+	// The image runs the installer with busybox's shell and tools.
+	busybox := requireTool(t, "busybox")
 	helm := helmTool(t)
 	r := helmTemplate(t, helm, "install: {hostDir: /opt/nvbind, driverRoot: /, cdiSpec: /var/run/cdi/nvidia.yaml, runtimes: [containerd, crio], restartRuntime: false, cleanupOnStop: true}\nconfig: |\n  [cdi]\n  default-kind = \"nvidia.com/gpu\"\n")
 	script := filepath.Join(t.TempDir(), "install.sh")
@@ -336,7 +338,7 @@ func TestChartInstallScriptOnSimulatedHost(t *testing.T) {
 				env = append(env, k+"="+v)
 			}
 			run := func(verb string) Result {
-				cmd := exec.Command("/bin/sh", script, verb)
+				cmd := exec.Command(busybox, "sh", script, verb)
 				cmd.Env = env
 				var out bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &out, &out
