@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
+	"tags.cncf.io/container-device-interface/pkg/cdi"
 )
 
 // Device list strategies: how Allocate tells the runtime which GPUs the
@@ -45,11 +46,11 @@ func CheckListStrategy(s string) error {
 	return fmt.Errorf("device list strategy %q: want one of %s", s, strings.Join(ListStrategies, ", "))
 }
 
-// annotationKey is the CDI annotation for a resource's devices: one key
-// per resource, so two resources of one container do not overwrite each
-// other (nvbind_nvidia.com-gpu).
-func annotationKey(resource string) string {
-	return "cdi.k8s.io/nvbind_" + strings.ReplaceAll(resource, "/", "-")
+// annotationKey is the CDI annotation for a resource's devices, as the
+// CDI library forms it: one key per resource, so two resources of one
+// container do not overwrite each other (cdi.k8s.io/nvbind_nvidia.com_gpu).
+func annotationKey(resource string) (string, error) {
+	return cdi.AnnotationKey("nvbind", resource)
 }
 
 // allocate answers one container's request: the devices' CDI names (shares
@@ -77,7 +78,15 @@ func allocate(devs map[string]Device, resource, strategy, kind string, ids []str
 	}
 	switch strategy {
 	case ListCDIAnnotations:
-		resp.Annotations = map[string]string{annotationKey(resource): strings.Join(qualified, ",")}
+		key, err := annotationKey(resource)
+		if err != nil {
+			return nil, err
+		}
+		val, err := cdi.AnnotationValue(qualified)
+		if err != nil {
+			return nil, err
+		}
+		resp.Annotations = map[string]string{key: val}
 	case ListCDICRI:
 		for _, q := range qualified {
 			resp.CdiDevices = append(resp.CdiDevices, &pluginapi.CDIDevice{Name: q})

@@ -174,6 +174,9 @@ func checkResourceName(name string) error {
 			return fmt.Errorf("resource name %q: invalid character %q", name, c)
 		}
 	}
+	if _, err := annotationKey(name); err != nil {
+		return fmt.Errorf("resource name %q: %v", name, err)
+	}
 	return nil
 }
 

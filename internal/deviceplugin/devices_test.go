@@ -60,6 +60,7 @@ func TestBuild(t *testing.T) {
 			want: map[string][]string{"nvidia.com/gpu": {"GPU-a::0>GPU-a", "GPU-a::1>GPU-a", "GPU-a::2>GPU-a"}}},
 		{name: "bad resource name", inv: migInventory(), opts: BuildOptions{ResourceName: "gpu"}, wantErr: "want <domain>/<name>"},
 		{name: "kubernetes.io domain", inv: migInventory(), opts: BuildOptions{ResourceName: "kubernetes.io/gpu"}, wantErr: "not under kubernetes.io"},
+		{name: "too long for a CDI annotation key", inv: migInventory(), opts: BuildOptions{ResourceName: "example.com/" + strings.Repeat("g", 60)}, wantErr: "too long"},
 		{name: "unknown strategy", inv: migInventory(), opts: BuildOptions{ResourceName: "nvidia.com/gpu", MIGStrategy: "all"}, wantErr: "unknown mig strategy"},
 		{name: "mixed needs profiles", inv: &gpu.Inventory{GPUs: []gpu.GPU{{Index: 0, MIGEnabled: true, MIGDevices: []gpu.MIG{{Index: 0}}}}}, opts: BuildOptions{ResourceName: "nvidia.com/gpu", MIGStrategy: MIGMixed}, wantErr: "no known profile"},
 	}
@@ -99,7 +100,7 @@ func TestAllocateStrategies(t *testing.T) {
 		check    func(t *testing.T, annotations, envs map[string]string, cdi []string, mounts []string)
 	}{
 		{ListCDIAnnotations, func(t *testing.T, a, e map[string]string, c, m []string) {
-			want := map[string]string{"cdi.k8s.io/nvbind_nvidia.com-gpu": "nvidia.com/gpu=GPU-a,nvidia.com/gpu=GPU-b"}
+			want := map[string]string{"cdi.k8s.io/nvbind_nvidia.com_gpu": "nvidia.com/gpu=GPU-a,nvidia.com/gpu=GPU-b"}
 			if !reflect.DeepEqual(a, want) || len(e)+len(c)+len(m) != 0 {
 				t.Errorf("annotations %v envs %v cdi %v mounts %v", a, e, c, m)
 			}

@@ -275,7 +275,7 @@ func TestAllocateAndPreferredOverGRPC(t *testing.T) {
 	}
 	want := []string{"nvidia.com/gpu=GPU-b,nvidia.com/gpu=GPU-d", "nvidia.com/gpu=GPU-a"}
 	for i, r := range alloc.ContainerResponses {
-		if got := r.Annotations["cdi.k8s.io/nvbind_nvidia.com-gpu"]; got != want[i] || len(r.Annotations) != 1 ||
+		if got := r.Annotations["cdi.k8s.io/nvbind_nvidia.com_gpu"]; got != want[i] || len(r.Annotations) != 1 ||
 			len(r.CdiDevices)+len(r.Envs)+len(r.Mounts)+len(r.Devices) != 0 {
 			t.Errorf("container %d: %v, want only the annotation %q", i, r, want[i])
 		}
