@@ -231,6 +231,21 @@ func TestChartRenders(t *testing.T) {
 		t.Errorf("serve ports = %v", serve.Ports)
 	}
 
+	// NOTES.txt tells how to run a GPU pod (helm template does not render
+	// NOTES, so a copy of the chart renders it through tpl).
+	notes := renderNotes(t, helm, "")
+	for _, want := range []string{"runtimeClassName: nvbind", "nvidia.com/gpu: 1", "were NOT restarted", "kubectl -n gpu-system logs ds/rel-nvbind -c install"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES lack %q:\n%s", want, notes)
+		}
+	}
+	notes = renderNotes(t, helm, nonDefaultValues)
+	for _, want := range []string{"runtimeClassName: gpu", "example.com/gpu: 1", "advertised as 4 shares", "does NOT"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES with non-default values lack %q:\n%s", want, notes)
+		}
+	}
+
 	// The schema refuses what the device plugin would refuse.
 	for _, bad := range []string{"devicePlugin.migStrategy=all", "devicePlugin.deviceListStrategy=cdi-annotations\\,cdi-cri",
 		"devicePlugin.timeSlicing.replicas=0", "install.runtimes={docker}", "devicePlugin.resourceName=gpu", "nosuchkey=1"} {
@@ -238,6 +253,36 @@ func TestChartRenders(t *testing.T) {
 			t.Errorf("--set %s rendered", bad)
 		}
 	}
+}
+
+// renderNotes renders the chart's NOTES.txt with values.
+func renderNotes(t *testing.T, helm, values string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "nvbind")
+	if r := runCmd(t, nil, "cp", "-r", chartDir(t), dir); r.Code != 0 {
+		t.Fatal(r)
+	}
+	notes, err := os.ReadFile(filepath.Join(dir, "templates/NOTES.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "files/notes.txt"), notes, 0o644)
+	os.WriteFile(filepath.Join(dir, "templates/notes-check.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: |\n{{ tpl (.Files.Get \"files/notes.txt\") . | indent 4 }}\n"), 0o644)
+	args := []string{"template", "rel", dir, "--namespace", "gpu-system", "--show-only", "templates/notes-check.yaml"}
+	if values != "" {
+		f := filepath.Join(t.TempDir(), "values.yaml")
+		os.WriteFile(f, []byte(values), 0o644)
+		args = append(args, "--values", f)
+	}
+	r := runCmd(t, nil, helm, args...)
+	if r.Code != 0 {
+		t.Fatalf("render NOTES: %s", r)
+	}
+	var cm corev1.ConfigMap
+	if err := yaml.UnmarshalStrict([]byte(r.Stdout), &cm); err != nil {
+		t.Fatal(err)
+	}
+	return cm.Data["notes"]
 }
 
 // hostTree lists a directory's files, links and dirs with their content
