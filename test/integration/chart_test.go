@@ -231,6 +231,13 @@ func TestChartRenders(t *testing.T) {
 		t.Errorf("serve ports = %v", serve.Ports)
 	}
 
+	// Without the device plugin a keeper container holds the install and
+	// undoes it on stop.
+	keeper := helmTemplate(t, helm, "devicePlugin: {enabled: false}\n").daemonSet.Spec.Template.Spec.Containers
+	if len(keeper) != 1 || keeper[0].Name != "keeper" || keeper[0].Lifecycle == nil || keeper[0].Lifecycle.PreStop == nil {
+		t.Errorf("devicePlugin.enabled=false: containers %+v", keeper)
+	}
+
 	// NOTES.txt tells how to run a GPU pod (helm template does not render
 	// NOTES, so a copy of the chart renders it through tpl).
 	notes := renderNotes(t, helm, "")

@@ -174,6 +174,10 @@ install_runtimes() {
 
 install() {
 	install_binaries
+	# nvbind links the host's libc when chrooted there (it loads NVML).
+	if ! out=$(on_host "$nvbind" --version 2>&1); then
+		die "cannot run $nvbind on the host (it needs glibc 2.34 or newer): $out"
+	fi
 	install_config
 	install_cdi
 	install_runtimes
