@@ -29,7 +29,16 @@ FUZZ := ./internal/request:FuzzParse ./internal/oci:FuzzParseArgs ./internal/oci
         ./internal/inject:FuzzDecodeEdits ./internal/ldcache:FuzzParse ./internal/hook:FuzzInspectLibrary \
         ./internal/recipes:FuzzParseExpr ./internal/recipes:FuzzParseVersion
 
-.PHONY: all build test unit integration fuzz bench install uninstall deps demo lint clean \
+# Go-built tools the tests drive (helm for the chart, nfpm for the
+# packages), in .tools/bin.
+HELM_VERSION ?= v3.22.0
+HELM         := $(TOOLS)/helm
+# The node image (`make image`) and the packaged chart (`make chart`).
+CHART        := deploy/helm/nvbind
+CHART_APP    := $(shell sed -n 's/^appVersion: *"*\([^"]*\)"*/\1/p' $(CHART)/Chart.yaml)
+IMAGE        ?= nvbind/nvbind:$(CHART_APP)
+
+.PHONY: all build test unit integration fuzz bench install uninstall deps demo lint clean image chart \
         man completions stage package install-package
 
 all: build
@@ -43,7 +52,7 @@ build:
 
 # Unit and integration tests (integration needs root: real runc and engines;
 # the packaging test builds the packages with nfpm and installs the .deb).
-test: deps lint build $(NFPM)
+test: deps lint build
 	$(GO) test -count=1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory fuzz
 
@@ -75,8 +84,21 @@ install: build
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(BINS))
 
-# Installs the Debian packages the tests drive, only those missing.
-deps:
+# Builds the node image from the local binaries (no registry needed).
+image: build
+	./deploy/image/build-image.sh bin $(IMAGE)
+
+# Packages the chart (bin/nvbind-<version>.tgz) for bundles and offline installs.
+chart: $(HELM)
+	$(HELM) lint --strict $(CHART)
+	$(HELM) package $(CHART) -d bin
+
+$(HELM):
+	GOBIN=$(TOOLS) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+# Installs the Debian packages the tests drive, only those missing, and
+# builds helm from the Go module proxy.
+deps: $(HELM) $(NFPM)
 	@missing=""; for d in $(DEPS); do cmd=$${d%%:*}; pkg=$${d##*:}; \
 		command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || [ -x /sbin/$$cmd ] || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
@@ -135,4 +157,4 @@ install-package: stage
 	install -Dm644 -t $(DESTDIR)/usr/share/nvbind/scripts packaging/scripts/*.sh
 
 clean:
-	rm -rf bin demo build dist
+	rm -rf bin demo build dist .tools

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -89,9 +90,14 @@ Podman and CRI-O, checks the setup, and prepares GPU clusters offline.`,
 // execute runs args through a fresh command tree and returns the exit
 // code: 0, the command's own, 2 for a bad command line.
 func execute(args []string, stdout, stderr io.Writer) int {
+	return executeContext(context.Background(), args, stdout, stderr)
+}
+
+// executeContext is execute for a command that runs until ctx ends.
+func executeContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(normalizeArgs(root, args))
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	var ec exitCode
 	switch {
 	case err == nil:
