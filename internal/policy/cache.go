@@ -35,19 +35,11 @@ func (p *Policy) TenantCache(d *Decision) string {
 // skipped, as before. A tenant directory that exists must be a directory
 // of mode 0700, not a link: nvbind made it.
 func (p *Policy) PrepareCaches(d *Decision, req *request.Request) error {
-	dir := p.TenantCache(d)
+	dir := p.PointCaches(d, req)
 	if dir == "" {
 		return nil
 	}
 	base := filepath.Dir(dir)
-	if req.ProfileParams == nil {
-		req.ProfileParams = map[string]string{}
-	}
-	req.ProfileParams[CacheParam] = dir
-	d.Granted.Params = map[string]string{}
-	for k, v := range req.ProfileParams {
-		d.Granted.Params[k] = v
-	}
 	fi, err := os.Lstat(base)
 	if os.IsNotExist(err) {
 		return nil
@@ -77,4 +69,23 @@ func (p *Policy) PrepareCaches(d *Decision, req *request.Request) error {
 		return fmt.Errorf("tenant cache %s exists but is not a 0700 directory nvbind made", dir)
 	}
 	return nil
+}
+
+// PointCaches sets req's cache-dir parameter to the tenant's directory
+// without touching the disk (what `nvbind policy check` shows) and
+// returns it ("" when there is none).
+func (p *Policy) PointCaches(d *Decision, req *request.Request) string {
+	dir := p.TenantCache(d)
+	if dir == "" {
+		return ""
+	}
+	if req.ProfileParams == nil {
+		req.ProfileParams = map[string]string{}
+	}
+	req.ProfileParams[CacheParam] = dir
+	d.Granted.Params = map[string]string{}
+	for k, v := range req.ProfileParams {
+		d.Granted.Params[k] = v
+	}
+	return dir
 }

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/nvbind/nvbind/internal/config"
+	"github.com/nvbind/nvbind/internal/engines"
+	"github.com/nvbind/nvbind/internal/policy"
+)
+
+// addPolicyCheck adds the policy to a doctor report: a malformed policy
+// fails every GPU create, so it is a failure here too.
+func addPolicyCheck(r *engines.Report, cfg *config.Config, cfgErr error) {
+	c := engines.Check{Name: "policy"}
+	p, err := policy.Load(cfg)
+	switch {
+	case cfgErr != nil:
+		c.Status, c.Message = engines.Skip, "config not loaded"
+	case err != nil:
+		c.Status = engines.Fail
+		c.Message = fmt.Sprintf("%s: %v: nvbind-runtime refuses every GPU container", configName(cfg), err)
+		c.Fix = "correct the [policy] table (nvbind policy lint), see docs/policy.md"
+	case p.Off:
+		c.Status, c.Message = engines.Pass, "no [policy] table: every request allowed, nothing audited"
+	default:
+		c.Status = engines.Pass
+		c.Message = fmt.Sprintf("preset %s, rules %s, audit log %s", p.Preset, strings.Join(p.Rules(), ", "), p.AuditLog)
+	}
+	r.Checks = append(r.Checks, c)
+	if r.Summary == nil {
+		r.Summary = map[engines.Status]int{}
+	}
+	r.Summary[c.Status]++
+}
