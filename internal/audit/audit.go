@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -92,6 +91,7 @@ type Log struct {
 	path string
 	opts Options
 	lock *os.File
+	f    *os.File // the log, opened for append
 }
 
 // Open takes the log's lock (path + ".lock"), creating the directory's
@@ -116,8 +116,7 @@ func Open(path string, opts Options) (*Log, error) {
 		lock.Close()
 		return nil, err
 	}
-	f.Close()
-	return &Log{path: path, opts: opts, lock: lock}, nil
+	return &Log{path: path, opts: opts, lock: lock, f: f}, nil
 }
 
 func openLog(path string) (*os.File, error) {
@@ -133,6 +132,10 @@ func (l *Log) Close() error {
 	if l == nil || l.lock == nil {
 		return nil
 	}
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
 	err := l.lock.Close() // closing drops the flock
 	l.lock = nil
 	return err
@@ -147,11 +150,7 @@ func (l *Log) Append(r Record) error {
 	if r.Time == "" {
 		r.Time = time.Now().UTC().Format(time.RFC3339Nano)
 	}
-	f, err := openLog(l.path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
+	f := l.f
 	prev, size, err := lastHash(f)
 	if err != nil {
 		return fmt.Errorf("audit log %s: %w", l.path, err)
@@ -163,13 +162,14 @@ func (l *Log) Append(r Record) error {
 	}
 	if l.opts.MaxSize > 0 && size > 0 && size+int64(len(line)) > l.opts.MaxSize {
 		f.Close()
+		l.f = nil
 		if err := rotate(l.path, l.opts.Keep); err != nil {
 			return err
 		}
 		if f, err = openLog(l.path); err != nil {
 			return err
 		}
-		defer f.Close()
+		l.f = f
 	}
 	if _, err := f.Write(line); err != nil {
 		return fmt.Errorf("audit log %s: write: %w", l.path, err)
@@ -181,10 +181,7 @@ func (l *Log) Append(r Record) error {
 // r.Prev, then the body's hash as the last member.
 func Encode(r Record) ([]byte, error) {
 	r.Hash = ""
-	body, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("audit record: %w", err)
-	}
+	body := appendRecord(make([]byte, 0, 1024), &r)
 	if len(body) > maxLine {
 		return nil, fmt.Errorf("audit record is %d bytes, more than %d", len(body), maxLine)
 	}
@@ -221,14 +218,22 @@ func lastHash(f *os.File) (string, int64, error) {
 	if size == 0 {
 		return "", 0, nil
 	}
-	n := min(size, int64(maxLine+256))
-	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, size-n); err != nil && !errors.Is(err, io.EOF) {
-		return "", 0, err
-	}
-	buf = bytes.TrimRight(buf, "\n")
-	if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
-		buf = buf[i+1:]
+	// A line is well under 4 KiB; read more only when it is not.
+	var buf []byte
+	for _, want := range []int64{4 << 10, maxLine + 256} {
+		n := min(size, want)
+		buf = make([]byte, n)
+		if _, err := f.ReadAt(buf, size-n); err != nil && !errors.Is(err, io.EOF) {
+			return "", 0, err
+		}
+		buf = bytes.TrimRight(buf, "\n")
+		if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+			buf = buf[i+1:]
+			break
+		}
+		if n == size {
+			break
+		}
 	}
 	if _, h, ok := split(buf); ok {
 		return h, size, nil

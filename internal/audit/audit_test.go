@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -124,5 +125,25 @@ func TestOpenUnwritable(t *testing.T) {
 	dir := filepath.Join(file, "dir")
 	if _, err := Open(filepath.Join(dir, "audit.log"), Options{}); err == nil || !strings.Contains(err.Error(), "audit log") {
 		t.Fatalf("Open in a missing dir: %v", err)
+	}
+}
+
+// TestEncodeMatchesEncodingJSON keeps the hand-written encoder equal to
+// encoding/json, which verify and show decode with.
+func TestEncodeMatchesEncodingJSON(t *testing.T) {
+	recs := []Record{
+		{},
+		{Time: "t", Decision: "refused", Container: "c\"\\\x00<>&\u2028é\xff", Bundle: "/b", Tenant: Tenant{Key: "k", Namespace: "ns", Pod: "p", CallerUID: 1, CallerGID: 2, ProcessUID: 3, ProcessGID: 4294967295, Privileged: true, Engine: "podman"},
+			Asked:   Request{Source: "env", Devices: []string{"a", "b"}, Ignored: []string{"x"}, Capabilities: []string{"compute"}, Profile: "ml", Params: map[string]string{"z": "1", "a": "\t\n\r\b\f\x7f\x01"}},
+			Granted: &Request{}, Rule: "r", Reason: "why", Notes: []string{"n"}, Profile: "ml", Driver: "580", ConfigBefore: "aa", ConfigAfter: "bb", Prev: "pp", Hash: "hh"},
+	}
+	for _, r := range recs {
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendRecord(nil, &r); string(got) != string(want) {
+			t.Errorf("appendRecord:\n got %s\nwant %s", got, want)
+		}
 	}
 }
