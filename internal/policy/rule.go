@@ -216,7 +216,8 @@ func compileAllow(a config.PolicyAllow) (allow, error) {
 			out.anyMIG = true
 		default:
 			// The same strict check as NVIDIA_VISIBLE_DEVICES entries.
-			if _, err := request.Parse([]string{request.EnvVisibleDevices + "=" + d}, nil, "x.com/y"); err != nil || strings.Contains(d, ",") {
+			r, err := request.Parse([]string{request.EnvVisibleDevices + "=" + d}, nil, "x.com/y")
+			if err != nil || r == nil || strings.Contains(d, ",") || d == "none" {
 				return out, fmt.Errorf("allow.devices: %q is not all, mig, an index, a GPU-/MIG- UUID or a gpu:mig pair", d)
 			}
 			out.devices[d] = true
