@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,9 +56,17 @@ func (p *Policy) PrepareCaches(d *Decision, req *request.Request) error {
 	if err := os.Mkdir(dir, 0o700); err == nil {
 		if err := os.Lchown(dir, uid, gid); err != nil {
 			os.Remove(dir)
+			if os.IsPermission(err) {
+				return d.skipCache(dir, err)
+			}
 			return fmt.Errorf("tenant cache %s: %w", dir, err)
 		}
 		return nil
+	} else if os.IsPermission(err) {
+		// A caller that may not write the base (rootless Podman under a
+		// root-owned cache) goes without the cache, as when the base is
+		// missing.
+		return d.skipCache(dir, err)
 	} else if !os.IsExist(err) {
 		return fmt.Errorf("tenant cache %s: %w", dir, err)
 	}
@@ -88,4 +97,15 @@ func (p *Policy) PointCaches(d *Decision, req *request.Request) string {
 		d.Granted.Params[k] = v
 	}
 	return dir
+}
+
+// skipCache notes that the tenant cache cannot be made: the parameter
+// keeps pointing at the missing directory, so the optional mount is
+// skipped.
+func (d *Decision) skipCache(dir string, err error) error {
+	d.Notes = append(d.Notes, fmt.Sprintf("tenant cache %s not made (%v): cache mount skipped", dir, errors.Unwrap(err)))
+	if d.Outcome == Allowed {
+		d.Outcome = Narrowed
+	}
+	return nil
 }

@@ -42,10 +42,13 @@ func Identify(spec *rspec.Spec, raw []byte) *Identity {
 	id := &Identity{Annotations: spec.Annotations}
 	id.Namespace = firstAnnotation(spec.Annotations, namespaceKeys)
 	id.Pod = firstAnnotation(spec.Annotations, podKeys)
-	id.CallerUID, id.CallerGID = uint32(os.Getuid()), uint32(os.Getgid())
+	// Rootless Podman runs the runtime inside its user namespace, as
+	// "root": the caller is the host id that uid maps to.
+	id.CallerUID = hostID(uint32(os.Getuid()), "/proc/self/uid_map")
+	id.CallerGID = hostID(uint32(os.Getgid()), "/proc/self/gid_map")
 	if gs, err := os.Getgroups(); err == nil {
 		for _, g := range gs {
-			id.CallerGroups = append(id.CallerGroups, uint32(g))
+			id.CallerGroups = append(id.CallerGroups, hostID(uint32(g), "/proc/self/gid_map"))
 		}
 	}
 	if spec.Process != nil {
@@ -136,4 +139,35 @@ func RequestInput(spec *rspec.Spec) request.Input {
 		in.Env = spec.Process.Env
 	}
 	return in
+}
+
+// hostID translates an id of this process's user namespace to the initial
+// namespace's through mapFile (/proc/self/uid_map); an id it cannot map
+// is returned as it is.
+func hostID(id uint32, mapFile string) uint32 {
+	data, err := os.ReadFile(mapFile)
+	if err != nil {
+		return id
+	}
+	return mapID(id, string(data))
+}
+
+// mapID applies uid_map text ("inside outside count" lines) to id.
+func mapID(id uint32, table string) uint32 {
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		in, err1 := strconv.ParseUint(f[0], 10, 32)
+		out, err2 := strconv.ParseUint(f[1], 10, 32)
+		n, err3 := strconv.ParseUint(f[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			continue
+		}
+		if uint64(id) >= in && uint64(id) < in+n {
+			return uint32(out + (uint64(id) - in))
+		}
+	}
+	return id
 }

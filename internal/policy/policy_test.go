@@ -305,3 +305,22 @@ func TestPrepareCaches(t *testing.T) {
 		t.Errorf("PrepareCaches over a foreign dir: %v", err)
 	}
 }
+
+func TestMapID(t *testing.T) {
+	for _, tt := range []struct {
+		id    uint32
+		table string
+		want  uint32
+	}{
+		{0, "         0          0 4294967295\n", 0},
+		{1000, "         0          0 4294967295\n", 1000},
+		{0, "         0       1000          1\n         1     100000      65536\n", 1000},
+		{5, "         0       1000          1\n         1     100000      65536\n", 100004},
+		{70000, "         0       1000          1\n         1     100000      65536\n", 70000},
+		{3, "garbage", 3},
+	} {
+		if got := mapID(tt.id, tt.table); got != tt.want {
+			t.Errorf("mapID(%d, %q) = %d, want %d", tt.id, tt.table, got, tt.want)
+		}
+	}
+}
