@@ -2,7 +2,11 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/engines"
@@ -26,10 +30,31 @@ func addPolicyCheck(r *engines.Report, cfg *config.Config, cfgErr error) {
 	default:
 		c.Status = engines.Pass
 		c.Message = fmt.Sprintf("preset %s, rules %s, audit log %s", p.Preset, strings.Join(p.Rules(), ", "), p.AuditLog)
+		if err := auditWritable(p.AuditLog); err != nil {
+			c.Status = engines.Warn
+			if p.AuditRequired {
+				c.Status = engines.Fail
+			}
+			c.Message += fmt.Sprintf(": cannot be written (%v)", err)
+			c.Fix = "create " + filepath.Dir(p.AuditLog) + " (0700, root) or set [policy] audit-log"
+		}
 	}
 	r.Checks = append(r.Checks, c)
 	if r.Summary == nil {
 		r.Summary = map[engines.Status]int{}
 	}
 	r.Summary[c.Status]++
+}
+
+// auditWritable checks, without writing, that the log (or the directory it
+// would be made in) can be written by this user.
+func auditWritable(path string) error {
+	for p := path; ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			return unix.Access(p, unix.W_OK)
+		}
+		if p == "/" || p == "." {
+			return os.ErrNotExist
+		}
+	}
 }

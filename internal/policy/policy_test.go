@@ -1,12 +1,14 @@
 package policy
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/nvbind/nvbind/internal/audit"
 	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/profiles"
 	"github.com/nvbind/nvbind/internal/request"
@@ -322,5 +324,38 @@ func TestMapID(t *testing.T) {
 		if got := mapID(tt.id, tt.table); got != tt.want {
 			t.Errorf("mapID(%d, %q) = %d, want %d", tt.id, tt.table, got, tt.want)
 		}
+	}
+}
+
+func TestOpenTrail(t *testing.T) {
+	notDir := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(notDir, nil, 0o600)
+	bad := filepath.Join(notDir, "audit.log")
+	var warned []string
+	warn := func(f string, a ...any) { warned = append(warned, fmt.Sprintf(f, a...)) }
+	server := mustParse(t, "[policy]\npreset = \"server\"\naudit-log = \""+bad+"\"\n")
+	if _, err := server.OpenTrail(warn); err == nil || !strings.Contains(err.Error(), "preset server requires the audit log") {
+		t.Errorf("server with an unwritable log: %v", err)
+	}
+	work := mustParse(t, "[policy]\naudit-log = \""+bad+"\"\n")
+	tr, err := work.OpenTrail(warn)
+	if err != nil || tr.Active() || len(warned) != 1 || !strings.Contains(warned[0], "decision not audited") {
+		t.Errorf("workstation with an unwritable log: %v %v %v", err, tr, warned)
+	}
+	good := filepath.Join(t.TempDir(), "a", "audit.log")
+	srv := mustParse(t, "[policy]\npreset = \"server\"\naudit-log = \""+good+"\"\n")
+	tr, err = srv.OpenTrail(warn)
+	if err != nil || !tr.Active() {
+		t.Fatalf("OpenTrail: %v", err)
+	}
+	id := &Identity{Namespace: "ns"}
+	d, _ := srv.Decide(id, req(request.SourceAnnotation, kind+"=0"), nil)
+	if err := tr.Record(d, Container{ID: "c1", Bundle: "/b", Before: []byte("a"), After: []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := audit.Read(audit.Files(good), nil)
+	if err != nil || len(recs) != 1 || recs[0].Container != "c1" || recs[0].Tenant.Key != "ns" || recs[0].Granted == nil ||
+		recs[0].ConfigBefore != audit.Sum([]byte("a")) || recs[0].ConfigAfter != audit.Sum([]byte("b")) {
+		t.Errorf("records = %+v, %v", recs, err)
 	}
 }
