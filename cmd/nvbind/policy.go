@@ -91,8 +91,8 @@ func policyCheck(args []string, stdout, stderr io.Writer) int {
 	bundle := fs.String("bundle", "", "OCI bundle whose config.json to check")
 	configJSON := fs.String("config-json", "", "config.json to check")
 	asJSON := fs.Bool("json", false, "print JSON")
-	callerUID := fs.Int("caller-uid", os.Getuid(), "uid the runtime would run as (rootless Podman: the user's)")
-	callerGID := fs.Int("caller-gid", os.Getgid(), "gid the runtime would run as")
+	callerUID := fs.Int("caller-uid", -1, "uid the runtime would run as (default: this user's; rootless Podman: the user's)")
+	callerGID := fs.Int("caller-gid", -1, "gid the runtime would run as (default: this user's)")
 	if code, done := parseStdFlags(fs, args, stderr); done {
 		return code
 	}
@@ -128,7 +128,12 @@ func policyCheck(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	id := policy.Identify(doc.Spec, data)
-	id.CallerUID, id.CallerGID, id.CallerGroups = uint32(*callerUID), uint32(*callerGID), nil
+	if *callerUID >= 0 {
+		id.CallerUID, id.CallerGroups = uint32(*callerUID), nil
+	}
+	if *callerGID >= 0 {
+		id.CallerGID, id.CallerGroups = uint32(*callerGID), nil
+	}
 	dec, err := pol.Decide(id, req, policy.CatalogFacts(func() (*profiles.Catalog, error) { return profiles.LoadCatalog(cfg) }))
 	if err != nil {
 		return failTo(stderr, 1, "policy check: %v", err)

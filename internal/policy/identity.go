@@ -44,11 +44,15 @@ func Identify(spec *rspec.Spec, raw []byte) *Identity {
 	id.Pod = firstAnnotation(spec.Annotations, podKeys)
 	// Rootless Podman runs the runtime inside its user namespace, as
 	// "root": the caller is the host id that uid maps to.
-	id.CallerUID = hostID(uint32(os.Getuid()), "/proc/self/uid_map")
-	id.CallerGID = hostID(uint32(os.Getgid()), "/proc/self/gid_map")
+	var uidMap, gidMap string
+	if !initialUserNS() {
+		uidMap, gidMap = readMap("/proc/self/uid_map"), readMap("/proc/self/gid_map")
+	}
+	id.CallerUID = mapID(uint32(os.Getuid()), uidMap)
+	id.CallerGID = mapID(uint32(os.Getgid()), gidMap)
 	if gs, err := os.Getgroups(); err == nil {
 		for _, g := range gs {
-			id.CallerGroups = append(id.CallerGroups, hostID(uint32(g), "/proc/self/gid_map"))
+			id.CallerGroups = append(id.CallerGroups, mapID(uint32(g), gidMap))
 		}
 	}
 	if spec.Process != nil {
@@ -141,18 +145,30 @@ func RequestInput(spec *rspec.Spec) request.Input {
 	return in
 }
 
-// hostID translates an id of this process's user namespace to the initial
-// namespace's through mapFile (/proc/self/uid_map); an id it cannot map
-// is returned as it is.
-func hostID(id uint32, mapFile string) uint32 {
-	data, err := os.ReadFile(mapFile)
-	if err != nil {
-		return id
-	}
-	return mapID(id, string(data))
+// initUserNS is the initial user namespace's inode (the kernel's
+// PROC_USER_INIT_INO): a process in it needs no id mapping.
+const initUserNS = "user:[4026531837]"
+
+// initialUserNS reports whether this process runs in the initial user
+// namespace; one readlink saves reading the id maps on every create.
+func initialUserNS() bool {
+	l, err := os.Readlink("/proc/self/ns/user")
+	return err == nil && l == initUserNS
 }
 
-// mapID applies uid_map text ("inside outside count" lines) to id.
+// readMap reads /proc/self/uid_map or gid_map ("" when it cannot: ids
+// then stay as they are).
+func readMap(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return string(data)
+}
+
+// mapID translates an id of this process's user namespace to the initial
+// namespace's through uid_map text ("inside outside count" lines); an id
+// the table does not map is returned as it is.
 func mapID(id uint32, table string) uint32 {
 	for _, line := range strings.Split(table, "\n") {
 		f := strings.Fields(line)

@@ -232,13 +232,18 @@ func TestPolicyCallerUID(t *testing.T) {
 	cfgText = strings.Replace(cfgText, fmt.Sprintf("log-file = %q", s.LogFile()), `log-file = ""`, 1)
 	os.WriteFile(s.Config, []byte(cfgText), 0o644)
 
-	run := func(env string) (Result, *Bundle) {
+	// userns: as rootless Podman does, run the runtime as "root" in a user
+	// namespace that maps root to uid 1000.
+	run := func(env string, userns bool) (Result, *Bundle) {
 		b := gpuBundle(t, []string{env}, nil)
 		os.Chmod(filepath.Dir(b.Dir), 0o755)
 		os.Chmod(filepath.Dir(filepath.Dir(b.Dir)), 0o755)
 		os.Chown(b.Dir, 1000, 1000)
 		os.Chown(b.ConfigPath(), 1000, 1000)
 		cmd := exec.Command(bins.Runtime, "create", "--bundle", b.Dir, "uid-test")
+		if userns {
+			cmd = exec.Command(requireTool(t, "unshare"), "--user", "--map-root-user", bins.Runtime, "create", "--bundle", b.Dir, "uid-test")
+		}
 		cmd.Env = append(os.Environ(), s.Env()...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 1000, Gid: 1000}}
 		out, err := cmd.CombinedOutput()
@@ -250,29 +255,33 @@ func TestPolicyCallerUID(t *testing.T) {
 		}
 		return res, b
 	}
-	res, b := run("NVIDIA_VISIBLE_DEVICES=2")
-	if res.Code != 0 {
-		t.Fatalf("create as uid 1000: %s", res)
-	}
-	spec := decodeSpec(t, b.ReadConfig(t))
-	var nodes []string
-	for _, d := range spec.Linux.Devices {
-		nodes = append(nodes, filepath.Base(d.Path))
-	}
-	if got := strings.Join(gpuNodes(strings.Join(nodes, " ")), " "); got != "nvidia2" {
-		t.Errorf("the spec handed to the runtime has GPUs %q, want nvidia2", got)
-	}
-	res, _ = run("NVIDIA_VISIBLE_DEVICES=0,1")
-	if res.Code != 1 || !strings.Contains(res.Stderr, `policy rule "lab"`) || !strings.Contains(res.Stderr, "2 devices are more than the 1 allowed") {
-		t.Errorf("two GPUs as uid 1000: %s", res)
+	for _, userns := range []bool{false, true} {
+		res, b := run("NVIDIA_VISIBLE_DEVICES=2", userns)
+		if res.Code != 0 {
+			t.Fatalf("create as uid 1000 (user namespace %v): %s", userns, res)
+		}
+		spec := decodeSpec(t, b.ReadConfig(t))
+		var nodes []string
+		for _, d := range spec.Linux.Devices {
+			nodes = append(nodes, filepath.Base(d.Path))
+		}
+		if got := strings.Join(gpuNodes(strings.Join(nodes, " ")), " "); got != "nvidia2" {
+			t.Errorf("the spec handed to the runtime has GPUs %q, want nvidia2", got)
+		}
+		res, _ = run("NVIDIA_VISIBLE_DEVICES=0,1", userns)
+		if res.Code != 1 || !strings.Contains(res.Stderr, `policy rule "lab"`) || !strings.Contains(res.Stderr, "2 devices are more than the 1 allowed") {
+			t.Errorf("two GPUs as uid 1000 (user namespace %v): %s", userns, res)
+		}
 	}
 	recs := readAudit(t, log)
-	if len(recs) != 2 {
-		t.Fatalf("audit has %d records, want 2", len(recs))
+	if len(recs) != 4 {
+		t.Fatalf("audit has %d records, want 4", len(recs))
 	}
-	tenant, _ := recs[0]["tenant"].(map[string]any)
-	if tenant["key"] != "uid.1000" || tenant["callerUid"] != float64(1000) {
-		t.Errorf("tenant = %v, want uid.1000", tenant)
+	for _, r := range recs {
+		tenant, _ := r["tenant"].(map[string]any)
+		if tenant["key"] != "uid.1000" || tenant["callerUid"] != float64(1000) {
+			t.Errorf("tenant = %v, want uid.1000", tenant)
+		}
 	}
 }
 
