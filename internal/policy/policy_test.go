@@ -359,3 +359,52 @@ func TestOpenTrail(t *testing.T) {
 		t.Errorf("records = %+v, %v", recs, err)
 	}
 }
+
+// TestDocExamples compiles every TOML example of docs/policy.md that has
+// a [policy] table or rules (group names resolved by a stand-in).
+func TestDocExamples(t *testing.T) {
+	groups := map[string]uint32{"gpu-users": 1005, "gpu-staff": 2000, "students": 2001}
+	lookupGroup = func(name string) (uint32, error) {
+		if g, ok := groups[name]; ok {
+			return g, nil
+		}
+		return 0, fmt.Errorf("group %q: unknown", name)
+	}
+	defer func() { lookupGroup = lookupEtcGroup }()
+	doc, err := os.ReadFile("../../docs/policy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// config.toml.example's commented-out [policy] table, enabled.
+	example, err := os.ReadFile("../../config.toml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(example), "\n# [policy]\n")
+	if !ok {
+		t.Fatal("config.toml.example has no commented-out [policy] table")
+	}
+	var lines []string
+	for _, l := range strings.Split("# [policy]\n"+table, "\n") {
+		lines = append(lines, strings.TrimPrefix(strings.TrimPrefix(l, "#"), " "))
+	}
+	if _, err := Parse([]byte(strings.Join(lines, "\n"))); err != nil {
+		t.Errorf("config.toml.example's [policy] table: %v", err)
+	}
+	blocks := strings.Split(string(doc), "```toml\n")[1:]
+	if len(blocks) < 4 {
+		t.Fatalf("docs/policy.md has %d TOML examples, want the rule reference and three worked examples", len(blocks))
+	}
+	for i, b := range blocks {
+		text, _, _ := strings.Cut(b, "```")
+		if !strings.Contains(text, "[policy") {
+			continue
+		}
+		if !strings.Contains(text, "[policy]") {
+			text = "[policy]\n" + text
+		}
+		if _, err := Parse([]byte(text)); err != nil {
+			t.Errorf("example %d: %v\n%s", i+1, err, text)
+		}
+	}
+}

@@ -129,9 +129,13 @@ func compileMatch(m config.PolicyMatch) (matcher, error) {
 	return out, nil
 }
 
-// lookupGroup resolves a group name in /etc/group (never NSS: the runtime
-// is static).
-func lookupGroup(name string) (uint32, error) {
+// lookupGroup resolves a group name; a variable so that tests can stand
+// in for /etc/group.
+var lookupGroup = lookupEtcGroup
+
+// lookupEtcGroup resolves a group name in /etc/group (never NSS: the
+// runtime is static).
+func lookupEtcGroup(name string) (uint32, error) {
 	g, err := user.LookupGroup(name)
 	if err != nil {
 		return 0, fmt.Errorf("group %q: %w", name, err)

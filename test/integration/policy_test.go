@@ -358,6 +358,14 @@ func TestPolicyCheckCLI(t *testing.T) {
 	if string(before) != string(b.ReadConfig(t)) {
 		t.Error("policy check changed config.json")
 	}
+	// A rule for a rootless caller, checked on its behalf.
+	cfg, _ = policyConfig(t, "server", "[[policy.rules]]\nname = \"lab\"\nmatch.caller-uids = [\"1000\"]\nallow.env-requests = true\n")
+	s.WriteConfig(t, cfg)
+	res = runCmd(t, s.Env(), bins.CLI, "policy", "check", "--bundle", b.Dir, "--caller-uid", "1000")
+	if res.Code != 0 || !strings.Contains(res.Stdout, "decision: allowed") || !strings.Contains(res.Stdout, "rule:     lab") ||
+		!strings.Contains(res.Stdout, "tenant:   uid.1000") || !strings.Contains(res.Stdout, "device /dev/nvidia1") {
+		t.Errorf("policy check --caller-uid 1000: %s", res)
+	}
 	if _, err := os.Stat(log); !os.IsNotExist(err) {
 		t.Error("policy check wrote the audit log")
 	}
