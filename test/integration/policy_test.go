@@ -387,3 +387,69 @@ func readAudit(t *testing.T, path string) []map[string]any {
 	}
 	return out
 }
+
+// TestPolicyPodman: the server policy through a real engine. Podman passes
+// its annotation to the spec and marks it io.container.manager=libpod;
+// the image-style env request is refused with nvbind's line in Podman's
+// error, the annotation request is served, and the audit names the engine.
+func TestPolicyPodman(t *testing.T) {
+	requireRoot(t)
+	podman := requireTool(t, "podman")
+	requireTool(t, "conmon")
+	s := newSimRoot(t, 4)
+	dir := shortTempDir(t, "nvb-podpol-")
+	cfg, log := policyConfig(t, "server", "")
+	s.WriteConfig(t, cfg)
+	conf := filepath.Join(dir, "containers.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nconmon_env_vars = [\"PATH=/usr/sbin:/usr/bin:/sbin:/bin\", %q]\n", "NVBIND_CONFIG="+s.Config)), 0o644)
+	if r := nvbindCLI(t, nil, "runtime", "configure", "--runtime", "podman", "--config", conf, "--path", bins.Runtime); r.Code != 0 {
+		t.Fatalf("configure: %s", r)
+	}
+	env := []string{"CONTAINERS_CONF=" + conf}
+	pm := func(args ...string) Result {
+		base := []string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
+			"--storage-driver", "vfs", "--tmpdir", filepath.Join(dir, "tmp")}
+		return runT(t, env, podman, append(base, args...)...)
+	}
+	var ids []string
+	t.Cleanup(func() {
+		pm("rm", "--all", "--force")
+		for _, id := range ids {
+			exec.Command("runc", "delete", "--force", id).Run()
+		}
+	})
+	if r := pm("import", busyboxTar(t, dir), "localhost/nvbind-busybox:test"); r.Code != 0 {
+		t.Fatalf("podman import: %s", r)
+	}
+	run := func(args ...string) Result {
+		cidfile := filepath.Join(dir, fmt.Sprintf("cid-%d", len(ids)))
+		defer func() {
+			if cid, err := os.ReadFile(cidfile); err == nil {
+				ids = append(ids, strings.TrimSpace(string(cid)))
+			}
+		}()
+		return pm(append([]string{"run", "--rm", "--runtime", "nvbind", "--cidfile", cidfile, "--network", "none",
+			"--ulimit", ulimitNofile, "--ulimit", ulimitNproc}, args...)...)
+	}
+	bad := run("-e", "NVIDIA_VISIBLE_DEVICES=all", "localhost/nvbind-busybox:test", "ls", "/dev")
+	if bad.Code == 0 || !strings.Contains(bad.Stderr, `policy rule "server" refuses devices nvidia.com/gpu=all`) {
+		t.Errorf("podman run with NVIDIA_VISIBLE_DEVICES=all under server: %s", bad)
+	}
+	wantGPUs(t, "podman with a CDI annotation and the image's env", run("--annotation", "cdi.k8s.io/dp=nvidia.com/gpu=2",
+		"-e", "NVIDIA_VISIBLE_DEVICES=all", "localhost/nvbind-busybox:test", "ls", "/dev"), "nvidia2")
+	recs := readAudit(t, log)
+	if len(recs) != 2 {
+		t.Fatalf("audit has %d records, want 2", len(recs))
+	}
+	for _, r := range recs {
+		if tenant, _ := r["tenant"].(map[string]any); tenant["engine"] != "podman" {
+			t.Errorf("audit tenant %v, want engine podman", tenant)
+		}
+	}
+	if recs[1]["decision"] != "narrowed" {
+		t.Errorf("second decision %v, want narrowed (env ignored)", recs[1]["decision"])
+	}
+	if r := runCmd(t, nil, bins.CLI, "audit", "verify", log); r.Code != 0 {
+		t.Errorf("audit verify: %s", r)
+	}
+}
