@@ -38,7 +38,6 @@ type Decision struct {
 	// none), for checks that come later.
 	MaxDevices int
 
-	rule  *rule
 	facts *profiles.PolicyFacts
 }
 
@@ -125,7 +124,7 @@ func (p *Policy) Decide(id *Identity, req *request.Request, facts ProfileFacts) 
 		d.Refuse("", errNoRule.Error())
 		return d, nil
 	}
-	d.rule, d.Rule, d.MaxDevices = r, r.name, r.allow.maxDevices
+	d.Rule, d.MaxDevices = r.name, r.allow.maxDevices
 	a := &r.allow
 	if len(req.Ignored) > 0 {
 		d.Notes = append(d.Notes, fmt.Sprintf("%s ignored: the %s request wins (%s)",
