@@ -63,6 +63,7 @@ func runDoctor(o doctorOptions, stdout, stderr io.Writer) int {
 		NVML:        nvml,
 		RuntimePath: defaultRuntimePath(),
 	})
+	addPolicyCheck(report, cfg, cfgErr)
 	if *asJSON {
 		if err := writeJSON(stdout, report); err != nil {
 			return failTo(stderr, 1, "doctor: %v", err)

@@ -28,6 +28,9 @@ type Config struct {
 	Driver   Driver             `toml:"driver"`
 	Hook     Hook               `toml:"hook"`
 	Profiles map[string]Profile `toml:"profiles"`
+	// Policy is nil when config.toml has no [policy] table: no rules, no
+	// audit (see internal/policy).
+	Policy *Policy `toml:"policy"`
 
 	// Path is the file the config was read from ("" for built-in defaults).
 	Path string `toml:"-"`

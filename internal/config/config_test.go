@@ -195,6 +195,9 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 			switch {
 			case ft.Kind() == reflect.Struct:
 				walk(ft, asTable(t, p, v), p)
+			case ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct:
+				// An optional table ([policy]): documented like any other.
+				walk(ft.Elem(), asTable(t, p, v), p)
 			case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
 				// One example entry must show every key.
 				for name, e := range asTable(t, p, v) {

@@ -64,22 +64,26 @@ type Request struct {
 	// Profile and ProfileParams select an nvbind workload profile.
 	Profile       string
 	ProfileParams map[string]string
+	// Source is where Devices came from (see sources.go); Ignored are the
+	// devices a lower-ranked source asked for, ignored.
+	Source  Source
+	Ignored []string
 }
 
 // Parse reads the request from a spec's process env and annotations.
 // defaultKind ("nvidia.com/gpu") qualifies bare device names. It returns
 // nil, nil when the container asks for nothing.
 func Parse(env []string, annotations map[string]string, defaultKind string) (*Request, error) {
+	return ParseWith(Input{Env: env, Annotations: annotations}, Options{DefaultKind: defaultKind})
+}
+
+// ParseWith reads the request from in: devices from the highest-ranked
+// source that names any (annotations, then the volume-mount list, then
+// NVIDIA_VISIBLE_DEVICES), the profile, capabilities and requirements.
+func ParseWith(in Input, opts Options) (*Request, error) {
+	env := in.Env
 	r := &Request{}
-	visible, hasVisible := lookupEnv(env, EnvVisibleDevices)
-	if hasVisible {
-		devs, err := parseVisibleDevices(visible, defaultKind)
-		if err != nil {
-			return nil, err
-		}
-		r.addDevices(devs)
-	}
-	if err := r.parseAnnotations(annotations, defaultKind); err != nil {
+	if err := r.readDevices(in, opts); err != nil {
 		return nil, err
 	}
 	if profile, ok := lookupEnv(env, EnvProfile); ok && profile != "" && r.Profile == "" {
@@ -229,11 +233,12 @@ func checkGPUID(id string) error {
 	return bad("want an index, GPU-<uuid>, MIG-<uuid>, <gpu>:<mig>, all, none or void")
 }
 
-// parseAnnotations reads cdi.k8s.io/* and nvbind.io/profile*.
-func (r *Request) parseAnnotations(annotations map[string]string, kind string) error {
+// parseAnnotations reads the CDI annotations (cdi.k8s.io/* and the extra
+// prefixes) and nvbind.io/profile*.
+func (r *Request) parseAnnotations(annotations map[string]string, kind string, prefixes []string) error {
 	keys := make([]string, 0, len(annotations))
 	for k := range annotations {
-		if strings.HasPrefix(k, AnnotationCDIPrefix) || strings.HasPrefix(k, AnnotationProfile) {
+		if cdiAnnotation(k, prefixes) || strings.HasPrefix(k, AnnotationProfile) {
 			keys = append(keys, k)
 		}
 	}
@@ -251,7 +256,7 @@ func (r *Request) parseAnnotations(annotations map[string]string, kind string) e
 			return fmt.Errorf("annotation %q is %d bytes long, more than %d", truncate(k), len(v), maxValueLen)
 		}
 		switch {
-		case strings.HasPrefix(k, AnnotationCDIPrefix):
+		case cdiAnnotation(k, prefixes):
 			for _, item := range strings.Split(v, ",") {
 				item = strings.TrimSpace(item)
 				if item == "" {

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 const kind = "nvidia.com/gpu"
@@ -19,32 +21,35 @@ func TestParse(t *testing.T) {
 		{"void", []string{"NVIDIA_VISIBLE_DEVICES=void"}, nil, nil},
 		{"empty", []string{"NVIDIA_VISIBLE_DEVICES="}, nil, nil},
 		{"all", []string{"NVIDIA_VISIBLE_DEVICES=all"}, nil,
-			&Request{Devices: []string{kind + "=all"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+			&Request{Source: SourceEnv, Devices: []string{kind + "=all"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
 		{"none", []string{"NVIDIA_VISIBLE_DEVICES=none"}, nil,
-			&Request{Devices: []string{kind + "=driver"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+			&Request{Source: SourceEnv, Devices: []string{kind + "=driver"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
 		{"indices uuid mig", []string{"NVIDIA_VISIBLE_DEVICES=0, 2,GPU-6f8b2e4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b,1:3,MIG-1b2c3d4e-aaaa-bbbb-cccc-0123456789ab,2"}, nil,
-			&Request{Devices: []string{kind + "=0", kind + "=2", kind + "=GPU-6f8b2e4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b", kind + "=1:3", kind + "=MIG-1b2c3d4e-aaaa-bbbb-cccc-0123456789ab"},
+			&Request{Source: SourceEnv, Devices: []string{kind + "=0", kind + "=2", kind + "=GPU-6f8b2e4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b", kind + "=1:3", kind + "=MIG-1b2c3d4e-aaaa-bbbb-cccc-0123456789ab"},
 				Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
 		{"last env wins", []string{"NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_VISIBLE_DEVICES=1"}, nil,
-			&Request{Devices: []string{kind + "=1"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+			&Request{Source: SourceEnv, Devices: []string{kind + "=1"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
 		{"capabilities all", []string{"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=all"}, nil,
-			&Request{Devices: []string{kind + "=0"}, Capabilities: Capabilities, Requirements: []string{}}},
+			&Request{Source: SourceEnv, Devices: []string{kind + "=0"}, Capabilities: Capabilities, Requirements: []string{}}},
 		{"capabilities list", []string{"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=graphics, utility,graphics"}, nil,
-			&Request{Devices: []string{kind + "=0"}, Capabilities: []string{"graphics", "utility"}, Requirements: []string{}}},
+			&Request{Source: SourceEnv, Devices: []string{kind + "=0"}, Capabilities: []string{"graphics", "utility"}, Requirements: []string{}}},
 		{"cdi annotations", nil, map[string]string{"cdi.k8s.io/b": "nvidia.com/gpu=1,vendor.com/nic=eth0", "cdi.k8s.io/a": "0", "other": "x"},
-			&Request{Devices: []string{kind + "=0", kind + "=1", "vendor.com/nic=eth0"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
-		{"env and annotation merge", []string{"NVIDIA_VISIBLE_DEVICES=1"}, map[string]string{"cdi.k8s.io/x": "nvidia.com/gpu=1"},
-			&Request{Devices: []string{kind + "=1"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+			&Request{Source: SourceAnnotation, Devices: []string{kind + "=0", kind + "=1", "vendor.com/nic=eth0"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+		{"annotation wins over env", []string{"NVIDIA_VISIBLE_DEVICES=all"}, map[string]string{"cdi.k8s.io/x": "nvidia.com/gpu=1"},
+			&Request{Source: SourceAnnotation, Ignored: []string{kind + "=all"}, Devices: []string{kind + "=1"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+		{"annotation wins over a bad env value", []string{"NVIDIA_VISIBLE_DEVICES=/dev/sda"}, map[string]string{"cdi.k8s.io/x": "nvidia.com/gpu=1"},
+			&Request{Source: SourceAnnotation, Ignored: []string{"/dev/sda"}, Devices: []string{kind + "=1"}, Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
+		{"volume-mount list root in env, no mounts", []string{"NVIDIA_VISIBLE_DEVICES=/var/run/nvidia-container-devices"}, nil, nil},
 		{"requirements", []string{"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=12.0", "NVIDIA_REQUIRE_ARCH=arch>=8.0"}, nil,
-			&Request{Devices: []string{kind + "=0"}, Capabilities: []string{"compute", "utility"},
+			&Request{Source: SourceEnv, Devices: []string{kind + "=0"}, Capabilities: []string{"compute", "utility"},
 				Requirements: []string{"NVIDIA_REQUIRE_ARCH=arch>=8.0", "NVIDIA_REQUIRE_CUDA=cuda>=12.0"}}},
 		{"requirements disabled", []string{"NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=99", "NVIDIA_DISABLE_REQUIRE=true"}, nil,
-			&Request{Devices: []string{kind + "=0"}, Capabilities: []string{"compute", "utility"}}},
+			&Request{Source: SourceEnv, Devices: []string{kind + "=0"}, Capabilities: []string{"compute", "utility"}}},
 		{"profile only", []string{"NVBIND_PROFILE=ml"}, nil,
 			&Request{Profile: "ml", Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
 		{"profile annotation wins and params", []string{"NVBIND_PROFILE=ml", "NVIDIA_VISIBLE_DEVICES=0"},
 			map[string]string{"nvbind.io/profile": "ollama", "nvbind.io/profile.model": "llama3.1:70b"},
-			&Request{Devices: []string{kind + "=0"}, Profile: "ollama", ProfileParams: map[string]string{"model": "llama3.1:70b"},
+			&Request{Source: SourceEnv, Devices: []string{kind + "=0"}, Profile: "ollama", ProfileParams: map[string]string{"model": "llama3.1:70b"},
 				Capabilities: []string{"compute", "utility"}, Requirements: []string{}}},
 	}
 	for _, tt := range tests {
@@ -99,5 +104,64 @@ func TestCapabilityDevices(t *testing.T) {
 	want := []string{kind + "=capability-display", kind + "=capability-graphics"}
 	if got := r.CapabilityDevices(kind); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v want %v", got, want)
+	}
+}
+
+func TestParseWithSources(t *testing.T) {
+	null := func(dest string) rspec.Mount {
+		return rspec.Mount{Source: "/dev/null", Destination: dest, Type: "bind", Options: []string{"bind", "ro"}}
+	}
+	caps := []string{"compute", "utility"}
+	tests := []struct {
+		name string
+		in   Input
+		opts Options
+		want *Request
+	}{
+		{"volume mounts win over env", Input{
+			Env:    []string{"NVIDIA_VISIBLE_DEVICES=all"},
+			Mounts: []rspec.Mount{null(VolumeMountRoot + "/1"), null(VolumeMountRoot + "/cdi/vendor.com/fpga=a0"), {Source: "/etc", Destination: VolumeMountRoot + "/2"}},
+		}, Options{DefaultKind: kind},
+			&Request{Source: SourceVolumeMount, Devices: []string{kind + "=1", "vendor.com/fpga=a0"}, Ignored: []string{kind + "=all"}, Capabilities: caps, Requirements: []string{}}},
+		{"annotations win over volume mounts", Input{
+			Annotations: map[string]string{"cdi.k8s.io/dp": "nvidia.com/gpu=0"},
+			Mounts:      []rspec.Mount{null(VolumeMountRoot + "/1")},
+		}, Options{DefaultKind: kind},
+			&Request{Source: SourceAnnotation, Devices: []string{kind + "=0"}, Capabilities: caps, Requirements: []string{}}},
+		{"extra annotation prefix", Input{
+			Env:         []string{"NVIDIA_VISIBLE_DEVICES=all"},
+			Annotations: map[string]string{"nvidia.cdi.k8s.io/dp": "nvidia.com/gpu=2"},
+		}, Options{DefaultKind: kind, AnnotationPrefixes: []string{"nvidia.cdi.k8s.io/"}},
+			&Request{Source: SourceAnnotation, Devices: []string{kind + "=2"}, Ignored: []string{kind + "=all"}, Capabilities: caps, Requirements: []string{}}},
+		{"unknown prefix is not a request", Input{
+			Annotations: map[string]string{"nvidia.cdi.k8s.io/dp": "nvidia.com/gpu=2"},
+		}, Options{DefaultKind: kind}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseWith(tt.in, tt.opts)
+			if err != nil {
+				t.Fatalf("ParseWith: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+	_, err := ParseWith(Input{Mounts: []rspec.Mount{null(VolumeMountRoot + "/../../etc")}}, Options{DefaultKind: kind})
+	if err != nil {
+		t.Errorf("a mount outside the list is not a request: %v", err)
+	}
+	_, err = ParseWith(Input{Mounts: []rspec.Mount{null(VolumeMountRoot + "/x;y")}}, Options{DefaultKind: kind})
+	if err == nil || !strings.Contains(err.Error(), "volume mount") {
+		t.Errorf("bad volume-mount id: err %v", err)
+	}
+}
+
+func TestIsDefaultKind(t *testing.T) {
+	for k, want := range map[string]bool{kind: true, "nvidia.com/mig": true, "nvidia.com/mig-1g.10gb": true, "nvidia.com/nic": false, "amd.com/gpu": false, "amd.com/mig": false} {
+		if got := IsDefaultKind(k, kind); got != want {
+			t.Errorf("IsDefaultKind(%s) = %v", k, got)
+		}
 	}
 }
