@@ -5,35 +5,46 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/nvbind/nvbind/internal/audit"
 	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/policy"
 )
 
-func init() {
-	register("audit", "verify and show the policy decision log", runAudit)
+func init() { addCommand(newAuditCmd) }
+
+func newAuditCmd(stdout, stderr io.Writer) *cobra.Command {
+	verify := &cobra.Command{
+		Use:   "verify [FILE]",
+		Short: "check the audit log's hash chain (and its rotated files); name the first broken line",
+		RunE:  func(_ *cobra.Command, args []string) error { return code(auditVerify(args, stdout, stderr)) },
+	}
+	var o auditShowOptions
+	show := &cobra.Command{
+		Use:   "show [FILE]",
+		Short: "print the policy decisions, filtered",
+		RunE:  func(_ *cobra.Command, args []string) error { return code(auditShow(o, args, stdout, stderr)) },
+	}
+	f := show.Flags()
+	f.StringVar(&o.since, "since", "", "only decisions since a duration ago (1h) or a time (RFC 3339)")
+	f.StringVar(&o.container, "container", "", "only decisions about this container id")
+	f.BoolVar(&o.json, "json", false, "print the records as JSON lines")
+	return group("audit", "verify and show the policy decision log", stdout, stderr, verify, show)
 }
 
-func runAudit(args []string) int {
-	return auditCmd(args, os.Stdout, os.Stderr)
-}
-
+// auditCmd runs `nvbind audit args...`.
 func auditCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		return failTo(stderr, 2, "audit: want a subcommand: verify [FILE], show [--since D|TIME] [--container ID] [--json] [FILE]")
-	}
-	switch args[0] {
-	case "verify":
-		return auditVerify(args[1:], stdout, stderr)
-	case "show":
-		return auditShow(args[1:], stdout, stderr)
-	}
-	return failTo(stderr, 2, "audit: unknown subcommand %q (valid: verify, show)", args[0])
+	return execute(append([]string{"audit"}, args...), stdout, stderr)
+}
+
+type auditShowOptions struct {
+	since, container string
+	json             bool
 }
 
 // auditLogPath is FILE when given, else the configured audit log.
@@ -55,12 +66,7 @@ func auditLogPath(pos []string, stderr io.Writer, cmd string) (string, int, bool
 }
 
 // auditVerify checks the chain over FILE and its rotated files.
-func auditVerify(args []string, stdout, stderr io.Writer) int {
-	fs := flagSet("audit verify")
-	pos, code, done := parseCmdFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
+func auditVerify(pos []string, stdout, stderr io.Writer) int {
 	path, code, ok := auditLogPath(pos, stderr, "audit verify")
 	if !ok {
 		return code
@@ -79,15 +85,8 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 }
 
 // auditShow prints the decisions, filtered.
-func auditShow(args []string, stdout, stderr io.Writer) int {
-	fs := flagSet("audit show")
-	since := fs.String("since", "", "only decisions since a duration ago (1h) or a time (RFC 3339)")
-	container := fs.String("container", "", "only decisions about this container id")
-	asJSON := fs.Bool("json", false, "print the records as JSON lines")
-	pos, code, done := parseCmdFlags(fs, args, stdout, stderr)
-	if done {
-		return code
-	}
+func auditShow(o auditShowOptions, pos []string, stdout, stderr io.Writer) int {
+	since, container, asJSON := &o.since, &o.container, &o.json
 	path, code, ok := auditLogPath(pos, stderr, "audit show")
 	if !ok {
 		return code

@@ -10,6 +10,7 @@ import (
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
 
 	"github.com/nvbind/nvbind/internal/audit"
 	"github.com/nvbind/nvbind/internal/config"
@@ -20,34 +21,45 @@ import (
 	"github.com/nvbind/nvbind/internal/request"
 )
 
-func init() {
-	register("policy", "check a container against the GPU policy, lint the policy", runPolicy)
+func init() { addCommand(newPolicyCmd) }
+
+func newPolicyCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o policyCheckOptions
+	check := &cobra.Command{
+		Use:   "check --bundle DIR|--config-json FILE",
+		Short: "print the policy decision, the matching rule and the edits for a container, running nothing",
+		Args:  noArgs(stderr),
+		RunE:  func(*cobra.Command, []string) error { return code(policyCheck(o, stdout, stderr)) },
+	}
+	f := check.Flags()
+	f.StringVar(&o.bundle, "bundle", "", "OCI bundle whose config.json to check")
+	f.StringVar(&o.configJSON, "config-json", "", "config.json to check")
+	f.BoolVar(&o.json, "json", false, "print JSON")
+	f.IntVar(&o.callerUID, "caller-uid", -1, "uid the runtime would run as (default: this user's; rootless Podman: the user's)")
+	f.IntVar(&o.callerGID, "caller-gid", -1, "gid the runtime would run as (default: this user's)")
+	lint := &cobra.Command{
+		Use:   "lint",
+		Short: "load and compile the policy: exit 1 and say where when it is malformed",
+		Args:  noArgs(stderr),
+		RunE:  func(*cobra.Command, []string) error { return code(policyLint(stdout, stderr)) },
+	}
+	return group("policy", "check a container against the GPU policy, lint the policy", stdout, stderr, check, lint)
 }
 
-func runPolicy(args []string) int {
-	return policyCmd(args, os.Stdout, os.Stderr)
-}
-
+// policyCmd runs `nvbind policy args...`.
 func policyCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		return failTo(stderr, 2, "policy: want a subcommand: check --bundle DIR|--config-json FILE [--json], lint")
-	}
-	switch args[0] {
-	case "check":
-		return policyCheck(args[1:], stdout, stderr)
-	case "lint":
-		return policyLint(args[1:], stdout, stderr)
-	}
-	return failTo(stderr, 2, "policy: unknown subcommand %q (valid: check, lint)", args[0])
+	return execute(append([]string{"policy"}, args...), stdout, stderr)
+}
+
+type policyCheckOptions struct {
+	bundle, configJSON   string
+	json                 bool
+	callerUID, callerGID int
 }
 
 // policyLint loads the config and compiles its policy: exit 1 and one
 // line saying where when it is malformed.
-func policyLint(args []string, stdout, stderr io.Writer) int {
-	fs := flagSet("nvbind policy lint")
-	if code, done := parseStdFlags(fs, args, stderr); done {
-		return code
-	}
+func policyLint(stdout, stderr io.Writer) int {
 	cfg, err := config.Load()
 	if err != nil {
 		return failTo(stderr, 1, "policy lint: %v", err)
@@ -86,16 +98,8 @@ type checkReport struct {
 // policyCheck runs a bundle's request through the policy and the
 // injection in memory: nothing is written, no cache directory made, no
 // just-in-time spec generated.
-func policyCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flagSet("nvbind policy check")
-	bundle := fs.String("bundle", "", "OCI bundle whose config.json to check")
-	configJSON := fs.String("config-json", "", "config.json to check")
-	asJSON := fs.Bool("json", false, "print JSON")
-	callerUID := fs.Int("caller-uid", -1, "uid the runtime would run as (default: this user's; rootless Podman: the user's)")
-	callerGID := fs.Int("caller-gid", -1, "gid the runtime would run as (default: this user's)")
-	if code, done := parseStdFlags(fs, args, stderr); done {
-		return code
-	}
+func policyCheck(o policyCheckOptions, stdout, stderr io.Writer) int {
+	bundle, configJSON, asJSON, callerUID, callerGID := &o.bundle, &o.configJSON, &o.json, &o.callerUID, &o.callerGID
 	path := *configJSON
 	if (*bundle == "") == (path == "") {
 		return failTo(stderr, 2, "policy check: want one of --bundle DIR or --config-json FILE")
