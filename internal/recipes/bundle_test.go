@@ -116,7 +116,8 @@ exit 0
 func runScript(t *testing.T, dir, script, helmDir string) (string, error) {
 	t.Helper()
 	cmd := exec.Command("bash", filepath.Join(dir, script))
-	cmd.Env = append(os.Environ(), "HELM="+filepath.Join(helmDir, "helm"), "FAKE_HELM_DIR="+helmDir, "NVBIND_RETRY_DELAY=0", "NVBIND_RETRIES=3")
+	cmd.Env = append(os.Environ(), "HELM="+filepath.Join(helmDir, "helm"), "KUBECTL="+filepath.Join(helmDir, "kubectl"),
+		"FAKE_HELM_DIR="+helmDir, "NVBIND_RETRY_DELAY=0", "NVBIND_RETRIES=3")
 	cmd.Dir = t.TempDir() // the script must not depend on the caller's directory
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -142,6 +143,27 @@ func TestDeployScripts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(helmDir, "helm"), []byte(fakeHelm), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// kubectl logs to its own file: manifests apply after their chart.
+	if err := os.WriteFile(filepath.Join(helmDir, "kubectl"), []byte("#!/bin/sh\necho \"$*\" >> \"$FAKE_HELM_DIR/kubectl-log\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var charts, manifests []string
+	for _, name := range r.DeploymentOrder {
+		if r.Components[name].HasChart() {
+			charts = append(charts, name)
+		}
+		if len(r.Components[name].Manifests) > 0 {
+			manifests = append(manifests, name)
+		}
+	}
+	if len(manifests) == 0 {
+		t.Fatal("the test recipe has no component with manifests")
+	}
+	kubectlLog := func() string {
+		data, _ := os.ReadFile(filepath.Join(helmDir, "kubectl-log"))
+		os.Remove(filepath.Join(helmDir, "kubectl-log"))
+		return string(data)
+	}
 
 	t.Run("deploy in order, retrying a failure", func(t *testing.T) {
 		os.Remove(filepath.Join(helmDir, "log"))
@@ -158,7 +180,7 @@ func TestDeployScripts(t *testing.T) {
 			releases = append(releases, f[2])
 		}
 		var want []string
-		for _, name := range r.DeploymentOrder {
+		for _, name := range charts {
 			want = append(want, name)
 			if name == "gpu-operator" {
 				want = append(want, name, name) // two failures, then success
@@ -169,6 +191,13 @@ func TestDeployScripts(t *testing.T) {
 		}
 		if !strings.Contains(out, "attempt 2 failed, retrying") {
 			t.Errorf("deploy.sh output does not show the retries:\n%s", out)
+		}
+		var applied string
+		for _, name := range manifests {
+			applied += "apply --server-side --namespace " + r.Components[name].Namespace + " --filename components/" + name + "/manifests.yaml\n"
+		}
+		if got := kubectlLog(); got != applied {
+			t.Errorf("kubectl calls:\n%s\nwant\n%s", got, applied)
 		}
 		first := helmLog(t, helmDir)[0]
 		wantFirst := "upgrade --install cert-manager cert-manager --repo https://charts.jetstack.io --version v1.17.2 --namespace cert-manager --create-namespace --values components/cert-manager/values.yaml --wait --timeout 10m"
@@ -207,10 +236,13 @@ func TestDeployScripts(t *testing.T) {
 			}
 			releases = append(releases, f[1])
 		}
-		want := slices.Clone(r.DeploymentOrder)
+		want := slices.Clone(charts)
 		slices.Reverse(want)
 		if !slices.Equal(releases, want) {
 			t.Errorf("uninstalled %v, want %v", releases, want)
+		}
+		if got := kubectlLog(); !strings.HasPrefix(got, "delete --ignore-not-found --namespace ") || strings.Count(got, "\n") != len(manifests) {
+			t.Errorf("kubectl calls on undeploy:\n%s", got)
 		}
 	})
 }

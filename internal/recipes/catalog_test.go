@@ -346,7 +346,7 @@ func TestUserOverlays(t *testing.T) {
 	t.Run("new criteria values", func(t *testing.T) {
 		dir := writeFiles(t, map[string]string{
 			"criteria.yaml": "apiVersion: nvbind.io/v1alpha1\nkind: Criteria\naccelerator: [rtx-pro-6000]\n",
-			"support.yaml": "apiVersion: nvbind.io/v1alpha1\nkind: Support\ncombinations: [{service: self-managed, accelerator: [rtx-pro-6000], os: [ubuntu], intent: [inference]}]\n",
+			"support.yaml":  "apiVersion: nvbind.io/v1alpha1\nkind: Support\ncombinations: [{service: self-managed, accelerator: [rtx-pro-6000], os: [ubuntu], intent: [inference]}]\n",
 			"rtx.yaml":      head + "name: rtx-pro-6000\ncriteria: {accelerator: rtx-pro-6000}\nconstraints: {GPU.smi.gpu.model: {value: '=~ RTX PRO 6000', required: true}}\n",
 		})
 		res, err := mustLoad(t, dir).Resolve(Query{Service: "self-managed", Accelerator: "rtx-pro-6000", Intent: "inference"})

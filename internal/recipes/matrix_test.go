@@ -224,7 +224,13 @@ func checkBundleShape(t *testing.T, r *Recipe, deployer string, files map[string
 	t.Helper()
 	want := []string{"README.md", "recipe.yaml", ChecksumsFile}
 	for _, name := range r.DeploymentOrder {
-		want = append(want, "components/"+name+"/values.yaml", "components/"+name+"/README.md")
+		want = append(want, "components/"+name+"/README.md")
+		if c := r.Components[name]; c.HasChart() {
+			want = append(want, "components/"+name+"/values.yaml")
+		}
+		if len(r.Components[name].Manifests) > 0 {
+			want = append(want, "components/"+name+"/manifests.yaml")
+		}
 		if deployer == DeployerArgoCD {
 			want = append(want, "argocd/apps/"+name+".yaml")
 		}
