@@ -197,6 +197,8 @@ func (c *Catalog) addFile(file string, data []byte, layer int, seen map[string]s
 		return c.addSupport(data)
 	case KindPerformance:
 		return c.addThresholds(data)
+	case KindConformance:
+		return nil // read by LoadConformance
 	case KindOverlay:
 	default:
 		return fmt.Errorf("kind is %q, want %s, %s, %s or %s", head.Kind, KindOverlay, KindCriteria, KindSupport, KindPerformance)
