@@ -262,4 +262,3 @@ func (c *Cluster) check(h HealthCheck, namespace string, gpuNodes []string) Chec
 	ch.Status = StatusPassed
 	return ch
 }
-

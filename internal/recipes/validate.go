@@ -284,7 +284,7 @@ type ctrfTest struct {
 
 func (r *Report) ctrf() ([]byte, error) {
 	doc := ctrfDoc{Results: ctrfResults{
-		Tool: ctrfTool{Name: "nvbind"},
+		Tool:    ctrfTool{Name: "nvbind"},
 		Summary: ctrfSummary{Tests: len(r.Checks), Passed: r.Passed, Failed: r.Failed, Skipped: r.Skipped},
 		Tests:   make([]ctrfTest, 0, len(r.Checks)),
 	}}

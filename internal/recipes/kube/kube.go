@@ -317,4 +317,3 @@ func WriteSnapshotConfigMap(ctx context.Context, c kubernetes.Interface, ns, nam
 	}
 	return nil
 }
-
