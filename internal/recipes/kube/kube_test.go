@@ -2,6 +2,13 @@ package kube
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -271,5 +278,71 @@ func TestParseConfigMapRef(t *testing.T) {
 		if ns != tt.ns || name != tt.name || ok != tt.ok {
 			t.Errorf("ParseConfigMapRef(%q) = %q %q %v", tt.ref, ns, name, ok)
 		}
+	}
+}
+
+func writeKubeconfig(t *testing.T, server, caPEM, extraUser string) string {
+	t.Helper()
+	ca := ""
+	if caPEM != "" {
+		ca = "    certificate-authority-data: " + base64.StdEncoding.EncodeToString([]byte(caPEM)) + "\n"
+	}
+	kc := "apiVersion: v1\nkind: Config\ncurrent-context: test\n" +
+		"contexts:\n- name: other\n  context: {cluster: nope, user: nope}\n- name: test\n  context: {cluster: c1, user: u1}\n" +
+		"clusters:\n- name: c1\n  cluster:\n    server: " + server + "\n" + ca +
+		"users:\n- name: u1\n  user:\n" + extraUser
+	p := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(p, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestConnectKubeconfig: the kubeconfig's current context, CA and token
+// file reach the API server through client-go; what fails is recorded.
+func TestConnectKubeconfig(t *testing.T) {
+	var gotAuth string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth = r.Header.Get("Authorization")
+		if r.URL.Path != "/version" {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"gitVersion": "v1.33.5-eks-3025e55", "goVersion": "go1.24.9", "platform": "linux/amd64"})
+	}))
+	defer srv.Close()
+	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	view := func(kubeconfig string) *recipes.Snapshot {
+		t.Helper()
+		c, err := Connect(kubeconfig, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &recipes.Snapshot{Kind: recipes.KindSnapshot}
+		AddClusterView(context.Background(), c, s, "")
+		return s
+	}
+	s := view(writeKubeconfig(t, srv.URL, caPEM, "    tokenFile: "+tokenFile+"\n"))
+	if got, _ := s.Lookup("K8s.server.version"); got != "v1.33.5-eks-3025e55" {
+		t.Errorf("K8s.server.version = %q", got)
+	}
+	if gotAuth != "Bearer s3cret" {
+		t.Errorf("Authorization = %q", gotAuth)
+	}
+	if why, ok := s.Unreadable("K8s.node"); !ok || !strings.Contains(why, "list nodes") {
+		t.Errorf("nodes that cannot be listed: %q %v", why, ok)
+	}
+
+	// Without the cluster's CA the server is not trusted.
+	s = view(writeKubeconfig(t, srv.URL, "", "    token: x\n"))
+	if why, ok := s.Unreadable("K8s.server.version"); !ok || !strings.Contains(why, "certificate") {
+		t.Errorf("untrusted server: %q %v", why, ok)
+	}
+	if _, err := Connect(filepath.Join(t.TempDir(), "missing"), false); err == nil {
+		t.Error("a missing kubeconfig connected")
 	}
 }
