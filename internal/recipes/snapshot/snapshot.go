@@ -278,4 +278,3 @@ func containerEngines(s *recipes.Snapshot, version string) {
 		s.Set("NVBind", "runtime", "version", version)
 	}
 }
-

@@ -192,4 +192,3 @@ func TestCollectSimulatedDriver(t *testing.T) {
 		}
 	}
 }
-
