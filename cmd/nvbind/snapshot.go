@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/gpu"
 	"github.com/nvbind/nvbind/internal/recipes"
@@ -110,7 +112,7 @@ func snapshotJob(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	for _, v := range []struct{ flag, value string }{{"namespace", opts.Namespace}, {"name", opts.Name}} {
-		if _, _, ok := kube.ParseConfigMapRef("cm://" + v.value + "/x"); !ok || len(v.value) > 63 {
+		if errs := validation.IsDNS1123Label(v.value); len(errs) > 0 {
 			return failTo(stderr, 2, "snapshot job: --%s %q is not a Kubernetes name", v.flag, v.value)
 		}
 	}

@@ -187,7 +187,7 @@ func (c *Cluster) check(h HealthCheck, namespace string, gpuNodes []string) Chec
 		ns = namespace
 	}
 	key := ns + "/" + h.Name
-	ch := Check{Type: h.Kind, Required: true}
+	ch := Check{Type: h.Kind}
 	fail := func(format string, a ...any) Check {
 		ch.Status, ch.Message = StatusFailed, fmt.Sprintf(format, a...)
 		return ch

@@ -150,7 +150,7 @@ func ValidatePerformance(r *Recipe, res *NCCLResult, source string) *Report {
 		want = 0
 	}
 	bw := Check{
-		Name: "nccl-all-reduce-bw", Type: TypeNumber, Required: true, Source: p.Basis,
+		Name: "nccl-all-reduce-bw", Type: TypeNumber, Source: p.Basis,
 		Expected: fmt.Sprintf(">= %s GB/s (%s less %s%%)", fmtFloat(bar), fmtFloat(p.MinBusBandwidth), fmtFloat(p.TolerancePercent)),
 		Actual:   fmt.Sprintf("%s GB/s at %s", fmtFloat(res.BusBW), humanBytes(res.MaxBytes)),
 	}
@@ -166,7 +166,7 @@ func ValidatePerformance(r *Recipe, res *NCCLResult, source string) *Report {
 	}
 	rep.add(bw)
 
-	nodes := Check{Name: "nccl-nodes", Type: TypeNumber, Required: true, Expected: fmt.Sprintf(">= %d", p.MinNodes), Actual: strconv.Itoa(res.Nodes), Status: StatusPassed}
+	nodes := Check{Name: "nccl-nodes", Type: TypeNumber, Expected: fmt.Sprintf(">= %d", p.MinNodes), Actual: strconv.Itoa(res.Nodes), Status: StatusPassed}
 	if res.Nodes < p.MinNodes {
 		nodes.Status = StatusFailed
 		nodes.Message = fmt.Sprintf("ran on %d node(s) (%d ranks); the fabric is only crossed between nodes", res.Nodes, res.Ranks)
@@ -174,7 +174,7 @@ func ValidatePerformance(r *Recipe, res *NCCLResult, source string) *Report {
 	}
 	rep.add(nodes)
 
-	wrong := Check{Name: "nccl-data-errors", Type: TypeNumber, Required: true, Expected: "== 0", Actual: strconv.FormatInt(res.Wrong, 10), Status: StatusPassed}
+	wrong := Check{Name: "nccl-data-errors", Type: TypeNumber, Expected: "== 0", Actual: strconv.FormatInt(res.Wrong, 10), Status: StatusPassed}
 	if res.Wrong > 0 {
 		wrong.Status = StatusFailed
 		wrong.Message = fmt.Sprintf("%d results with wrong data or out-of-bounds values", res.Wrong)
