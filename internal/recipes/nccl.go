@@ -61,8 +61,8 @@ func ParseNCCL(data []byte) (*NCCLResult, error) {
 						hosts[f[i+1]] = true
 					}
 				}
-			case strings.HasPrefix(strings.Join(f, " "), "Out of bounds values :") && len(f) >= 5:
-				if n, err := strconv.ParseInt(f[4], 10, 64); err == nil {
+			case strings.HasPrefix(strings.Join(f, " "), "Out of bounds values :") && len(f) >= 6:
+				if n, err := strconv.ParseInt(f[5], 10, 64); err == nil {
 					res.Wrong += n
 				}
 			}
