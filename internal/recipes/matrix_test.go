@@ -390,3 +390,59 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMatrixAllPhases is the whole matrix from cold: load the overlay
+// data, render every supported recipe and run all four validation phases
+// on it (readiness on its snapshot, deployment on a recorded cluster dump,
+// performance on a recorded all_reduce_perf log, conformance on an
+// evidence directory). The goal is under 1 s per op.
+func BenchmarkMatrixAllPhases(b *testing.B) {
+	qs := coverage(b)
+	snaps := make([]*Snapshot, len(qs))
+	for i, q := range qs {
+		snaps[i] = matchingSnapshot(b, q)
+	}
+	dump, err := os.ReadFile(filepath.Join("testdata", "cluster", "eks-h100-healthy.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	log, err := os.ReadFile(filepath.Join("testdata", "nccl", "eks-h100-pass.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := b.TempDir()
+	os.WriteFile(filepath.Join(ev, "gang_scheduling.txt"), []byte("ok\n"), 0o644)
+	b.ResetTimer()
+	for b.Loop() {
+		c, err := load("")
+		if err != nil {
+			b.Fatal(err)
+		}
+		conf, err := LoadConformance()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cl, err := ReadClusterDump(dump, "dump")
+		if err != nil {
+			b.Fatal(err)
+		}
+		nccl, err := ParseNCCL(log)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i, q := range qs {
+			res, err := c.Resolve(q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := Validate(res.Recipe, snaps[i]); err != nil {
+				b.Fatal(err)
+			}
+			ValidateDeployment(res.Recipe, cl)
+			ValidatePerformance(res.Recipe, nccl, "log")
+			if _, err := ValidateConformance(res.Recipe, conf, ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
