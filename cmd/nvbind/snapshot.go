@@ -107,6 +107,7 @@ func snapshotJob(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.Name, "name", "nvbind-snapshot", "name of the Job, its RBAC and the ConfigMap")
 	fs.StringVar(&opts.Image, "image", "ghcr.io/nvbind/nvbind:"+imageTag(), "image with the nvbind CLI")
 	fs.StringVar(&opts.NodeName, "node", "", "run on this node (default: any node labelled nvidia.com/gpu.present=true)")
+	fs.StringVar(&opts.DriverRoot, "driver-root", "/host", "the driver as the pod sees it: /host, or /host/run/nvidia/driver where the GPU Operator installs it")
 	out := fs.String("o", "", "write the manifests to this file instead of stdout")
 	if code, done := parseCmdFlagsOnly(fs, args, stdout, stderr); done {
 		return code

@@ -15,6 +15,10 @@ type JobOptions struct {
 	Image string
 	// NodeName pins the Job to one node; else it runs on a GPU node.
 	NodeName string
+	// DriverRoot is where the node's driver is, seen from the pod (the
+	// host's root is at /host): /host, or /host/run/nvidia/driver where
+	// the GPU Operator installs the driver. Default /host.
+	DriverRoot string
 }
 
 // Job renders the objects that take a node snapshot inside the cluster: a
@@ -28,6 +32,10 @@ func Job(opts JobOptions) ([]byte, error) {
 		return nil, fmt.Errorf("snapshot job: namespace, name and image are required")
 	}
 	ns, name := opts.Namespace, opts.Name
+	driverRoot := opts.DriverRoot
+	if driverRoot == "" {
+		driverRoot = "/host"
+	}
 	labels := map[string]any{"app.kubernetes.io/name": "nvbind-snapshot", "app.kubernetes.io/instance": name}
 	meta := func(namespaced bool) map[string]any {
 		m := map[string]any{"name": name, "labels": labels}
@@ -44,7 +52,7 @@ func Job(opts JobOptions) ([]byte, error) {
 		"containers": []any{map[string]any{
 			"name":  "snapshot",
 			"image": opts.Image,
-			"command": []any{"nvbind", "snapshot", "--root", "/host", "--driver-root", "/host",
+			"command": []any{"nvbind", "snapshot", "--root", "/host", "--driver-root", driverRoot,
 				"--in-cluster", "--node", "$(NODE_NAME)", "--to-configmap", ns + "/" + name},
 			"env": []any{map[string]any{"name": "NODE_NAME", "valueFrom": map[string]any{"fieldRef": map[string]any{"fieldPath": "spec.nodeName"}}}},
 			// Privileged for NVML (the GPU device nodes) and the host's

@@ -45,8 +45,9 @@ func TestJob(t *testing.T) {
 	if pod["serviceAccountName"] != "node-1" || pod["nodeSelector"].(map[string]any)["nvidia.com/gpu.present"] != "true" {
 		t.Errorf("pod = %v", pod)
 	}
-	out, _ = Job(JobOptions{Namespace: "n", Name: "x", Image: "i", NodeName: "gpu-7"})
-	if !strings.Contains(string(out), "nodeName: gpu-7") || strings.Contains(string(out), "nodeSelector") {
+	out, _ = Job(JobOptions{Namespace: "n", Name: "x", Image: "i", NodeName: "gpu-7", DriverRoot: "/host/run/nvidia/driver"})
+	if !strings.Contains(string(out), "nodeName: gpu-7") || strings.Contains(string(out), "nodeSelector") ||
+		!strings.Contains(string(out), "- --driver-root\n        - /host/run/nvidia/driver\n") {
 		t.Errorf("pinned job:\n%s", out)
 	}
 	if _, err := Job(JobOptions{Name: "x", Image: "i"}); err == nil {
