@@ -430,3 +430,47 @@ func TestArgoCDWaves(t *testing.T) {
 		t.Error("README does not say the repository URL is a placeholder")
 	}
 }
+
+// TestArgoCDManifests: a component of manifests only is an Application over
+// the bundle's Git location, taking manifests.yaml and nothing else.
+func TestArgoCDManifests(t *testing.T) {
+	r := resolveRecipe(t, Query{Service: "gke", Accelerator: "h100", Intent: "training"})
+	files, err := Bundle(r, BundleOptions{Deployer: DeployerArgoCD, RepoURL: "https://git.example.com/c.git", RepoPath: "/clusters/a3/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app struct {
+		Spec struct {
+			Source struct {
+				RepoURL, Path, TargetRevision string
+				Directory                     struct{ Include string }
+				Chart                         string
+			}
+			Destination struct{ Namespace string }
+		}
+	}
+	if err := yaml.Unmarshal(files["argocd/apps/gke-nccl-tcpxo.yaml"].Data, &app); err != nil {
+		t.Fatal(err)
+	}
+	s := app.Spec.Source
+	if s.RepoURL != "https://git.example.com/c.git" || s.Path != "clusters/a3/components/gke-nccl-tcpxo" || s.Directory.Include != "manifests.yaml" || s.Chart != "" || app.Spec.Destination.Namespace != "kube-system" {
+		t.Errorf("application = %+v", app.Spec)
+	}
+	var docs int
+	for _, d := range strings.Split(string(files["components/gke-nccl-tcpxo/manifests.yaml"].Data), "---\n") {
+		var o map[string]any
+		if strings.TrimSpace(d) == "" {
+			continue
+		}
+		if err := yaml.Unmarshal([]byte(d), &o); err != nil || o["kind"] != "DaemonSet" {
+			t.Errorf("manifest %q: %v", d[:min(len(d), 60)], err)
+		}
+		docs++
+	}
+	if docs != 2 {
+		t.Errorf("%d manifests, want the installer and the device injector", docs)
+	}
+	if _, ok := files["components/gke-nccl-tcpxo/values.yaml"]; ok {
+		t.Error("a component without a chart has a values.yaml")
+	}
+}
