@@ -451,7 +451,25 @@ func helmReadme(r *Recipe, sets []string) []byte {
 	}
 	b.WriteString("```\n")
 	writeConstraints(b, r)
+	writeValidation(b, r)
 	return b.Bytes()
+}
+
+// writeValidation lists the commands of the four validation phases.
+func writeValidation(b *bytes.Buffer, r *Recipe) {
+	b.WriteString("\n## Validate\n\n```sh\n")
+	b.WriteString("nvbind snapshot job | kubectl apply -f -     # a GPU node's snapshot, into ConfigMap nvbind-system/nvbind-snapshot\n")
+	b.WriteString("nvbind recipe validate --recipe recipe.yaml --snapshot cm://nvbind-system/nvbind-snapshot\n")
+	b.WriteString("nvbind recipe validate --recipe recipe.yaml --phase deployment --kubeconfig ~/.kube/config\n")
+	if r.Fabric != "" {
+		b.WriteString("nvbind recipe fabric-job --recipe recipe.yaml > nccl-job.yaml   # then its launcher's log:\n")
+		b.WriteString("nvbind recipe validate --recipe recipe.yaml --phase performance --nccl-log nccl.log\n")
+	}
+	b.WriteString("nvbind recipe validate --recipe recipe.yaml --phase conformance --evidence-dir evidence/\n```\n")
+	if p := r.Performance; p != nil {
+		fmt.Fprintf(b, "\nPerformance bar: NCCL all-reduce out-of-place bus bandwidth at %s >= %s GB/s less %s%% over %s, across %d+ nodes (%s)\n",
+			p.MessageSize, fmtFloat(p.MinBusBandwidth), fmtFloat(p.TolerancePercent), r.Fabric, p.MinNodes, p.Basis)
+	}
 }
 
 func componentReadme(r *Recipe, name string) []byte {
@@ -637,6 +655,7 @@ func argoReadme(r *Recipe, opts BundleOptions, waves map[string]int) []byte {
 	b.WriteString("more than its latest dependency's. Argo CD waits for a wave to be healthy before the next only when it\n")
 	b.WriteString("assesses `Application` health (the `resource.customizations.health.argoproj.io_Application` setting).\n")
 	writeConstraints(b, r)
+	writeValidation(b, r)
 	return b.Bytes()
 }
 
