@@ -297,7 +297,7 @@ func TestUserOverlays(t *testing.T) {
 			t.Errorf("constraint = %+v, want the user overlay's", c)
 		}
 		// "aaa-site" sorts before "eks" yet applies after it: user layer.
-		want := []string{"base", "eks", "h100", "training", "ubuntu", "aaa-site", "eks-training", "eks-ubuntu-training"}
+		want := []string{"base", "eks", "h100", "training", "ubuntu", "aaa-site", "eks-training", "eks-ubuntu", "eks-ubuntu-training"}
 		if !slices.Equal(res.Recipe.Overlays, want) {
 			t.Errorf("overlays = %v, want %v", res.Recipe.Overlays, want)
 		}

@@ -16,7 +16,7 @@ func TestResolveOrderAndProvenance(t *testing.T) {
 	}{
 		// The OS defaults to the service's first supported one, the serving
 		// platform to kserve.
-		{Query{Service: "eks", Accelerator: "h100", Intent: "inference"}, []string{"base", "eks", "h100", "inference", "ubuntu", "inference-kserve"}},
+		{Query{Service: "eks", Accelerator: "h100", Intent: "inference"}, []string{"base", "eks", "h100", "inference", "ubuntu", "eks-ubuntu", "inference-kserve"}},
 		// Least specific first, ties by name, parents before children.
 		{Query{Service: "aks", Accelerator: "gb200", OS: "ubuntu", Intent: "training"},
 			[]string{"base", "aks", "gb200", "training", "ubuntu", "aks-training", "gb200-training"}},
@@ -24,7 +24,7 @@ func TestResolveOrderAndProvenance(t *testing.T) {
 			[]string{"base", "amazonlinux", "eks", "h100", "training", "eks-amazonlinux", "eks-training", "training-large"}},
 		// The nodes criterion: 63 nodes is below training-large's bound.
 		{Query{Service: "eks", Accelerator: "h100", Intent: "training", Nodes: 63},
-			[]string{"base", "eks", "h100", "training", "ubuntu", "eks-training", "eks-ubuntu-training"}},
+			[]string{"base", "eks", "h100", "training", "ubuntu", "eks-training", "eks-ubuntu", "eks-ubuntu-training"}},
 	}
 	for _, tt := range tests {
 		res, err := c.Resolve(tt.q)
