@@ -268,3 +268,29 @@ func TestFabricJobBytesStable(t *testing.T) {
 		t.Errorf("one node: %v", err)
 	}
 }
+
+func TestExplainFabricAndPlatform(t *testing.T) {
+	c := mustLoad(t, "")
+	res, err := c.Resolve(Query{Service: "gke", Accelerator: "h100", Intent: "training"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := res.Explain(&b, "fabric"); err != nil || b.String() != "fabric = tcpxo  <- gke-h100-training\n" {
+		t.Errorf("explain fabric = %q, %v", b.String(), err)
+	}
+	res, err = c.Resolve(Query{Service: "eks", Accelerator: "h100", Intent: "inference", Platform: "nim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	if err := res.Explain(&b, ""); err != nil || !strings.Contains(b.String(), "inference-nim  intent=inference platform=nim") {
+		t.Errorf("explain:\n%s", b.String())
+	}
+	if _, ok := res.Recipe.Components["kserve"]; ok {
+		t.Error("the nim platform also installs kserve")
+	}
+	if _, err := c.Resolve(Query{Service: "eks", Accelerator: "h100", Intent: "training", Platform: "nim"}); err == nil || !strings.Contains(err.Error(), "applies to --intent inference only") {
+		t.Errorf("training with a platform: %v", err)
+	}
+}
