@@ -141,8 +141,7 @@ func (r *Report) Format(f string) ([]byte, error) {
 	case ReportTable, "":
 		return r.table(), nil
 	case ReportJSON:
-		b, err := json.MarshalIndent(r, "", "  ")
-		return append(b, '\n'), err
+		return indentJSON(r)
 	case ReportJUnit:
 		return r.junit()
 	case ReportCTRF:
@@ -299,6 +298,17 @@ func (r *Report) ctrf() ([]byte, error) {
 			Name: c.Name, Status: c.Status, Message: c.Message, Suite: r.Phase, Extra: extra,
 		})
 	}
-	b, err := json.MarshalIndent(doc, "", "  ")
-	return append(b, '\n'), err
+	return indentJSON(doc)
+}
+
+// indentJSON encodes v indented, with ">=" and "<" left as they are.
+func indentJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
