@@ -19,7 +19,7 @@ func TestBundleCLI(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", deployer, code, errs)
 		}
-		if !strings.Contains(stdout, "for aks-gb200-training ("+deployer+") to "+out) {
+		if !strings.Contains(stdout, "for aks-gb200-ubuntu-training ("+deployer+") to "+out) {
 			t.Errorf("stdout = %q", stdout)
 		}
 		cmd := exec.Command("sha256sum", "-c", "checksums.txt")

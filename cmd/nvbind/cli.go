@@ -134,9 +134,9 @@ type docOutput struct {
 }
 
 // register adds the flags; what names the document in the help.
-func (o *docOutput) register(fs *flag.FlagSet, what string) {
+func (o *docOutput) register(fs *pflag.FlagSet, what string) {
 	fs.StringVar(&o.format, "format", "yaml", "output format: yaml or json")
-	fs.StringVar(&o.file, "o", "", "write the "+what+" to this file instead of stdout")
+	fs.StringVarP(&o.file, "o", "o", "", "write the "+what+" to this file instead of stdout")
 }
 
 func (o *docOutput) check() error {

@@ -54,19 +54,19 @@ func TestRecipeRenderCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Name != "eks-h100-training" || r.Components["gpu-operator"].Version != "v25.10.1" {
+	if r.Name != "eks-h100-ubuntu-training" || r.Components["gpu-operator"].Version != "v25.10.1" {
 		t.Errorf("recipe = %s %+v", r.Name, r.Components["gpu-operator"])
 	}
 
 	code, out, _ = cli(t, recipeCmd, "render", "--service=gke", "--accelerator=gb200", "--intent=inference", "--os", "cos", "--nodes", "16", "--format", "json")
 	var j map[string]any
-	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j["name"] != "gke-gb200-cos-inference-n16" {
+	if code != 0 || json.Unmarshal([]byte(out), &j) != nil || j["name"] != "gke-gb200-cos-inference-kserve-n16" {
 		t.Errorf("json render: exit %d, name %v", code, j["name"])
 	}
 
 	dir := t.TempDir()
 	p := renderTo(t, dir, "--service", "self-managed", "--accelerator", "l40s", "--intent", "inference")
-	if data, err := os.ReadFile(p); err != nil || !strings.Contains(string(data), "name: self-managed-l40s-inference") {
+	if data, err := os.ReadFile(p); err != nil || !strings.Contains(string(data), "name: self-managed-l40s-ubuntu-inference-kserve") {
 		t.Errorf("-o file: %v\n%s", err, data)
 	}
 
@@ -85,7 +85,7 @@ func TestRecipeRenderCLI(t *testing.T) {
 		{[]string{"render", "--service", "eks", "--accelerator", "h100", "--intent", "training", "--nodes", "many"}, "invalid value"},
 		{[]string{"render", "--service", "eks", "--accelerator", "h100", "--intent", "training", "--data", bad}, "overlays a and b"},
 		{[]string{"render", "--service", "eks", "--accelerator", "h100", "--intent", "training", "--data", filepath.Join(dir, "nope")}, "overlay directory"},
-		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"frobnicate"}, `unknown subcommand "frobnicate"`},
 	} {
 		code, out, errs := cli(t, recipeCmd, tt.args...)
 		if code != 2 || out != "" {
@@ -136,7 +136,7 @@ func TestRecipeValidateCLI(t *testing.T) {
 	if code != 0 || errs != "" {
 		t.Fatalf("matching snapshot: exit %d: %s\n%s", code, errs, out)
 	}
-	if !strings.Contains(out, "recipe eks-h100-training: 8 passed, 0 failed, 0 skipped") {
+	if !strings.Contains(out, "readiness eks-h100-ubuntu-training: 10 passed, 0 failed, 0 skipped") {
 		t.Errorf("table:\n%s", out)
 	}
 
@@ -148,7 +148,7 @@ func TestRecipeValidateCLI(t *testing.T) {
 
 	junit := filepath.Join(dir, "report.xml")
 	code, out, errs = cli(t, recipeCmd, "validate", "--recipe", rec, "--snapshot", aicrGB200, "--format", "junit", "-o", junit)
-	if code != 1 || out != "" || !strings.Contains(errs, "6 passed, 2 failed, 0 skipped") {
+	if code != 1 || out != "" || !strings.Contains(errs, "readiness eks-h100-ubuntu-training: 8 passed, 2 failed, 0 skipped") {
 		t.Errorf("junit -o: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 	data, err := os.ReadFile(junit)
@@ -165,11 +165,17 @@ func TestRecipeValidateCLI(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"validate", "--recipe", rec}, "--recipe and --snapshot are required"},
+		{[]string{"validate", "--recipe", rec}, "--phase readiness needs --snapshot"},
+		{[]string{"validate", "--snapshot", aicrH100}, "--recipe is required"},
+		{[]string{"validate", "--recipe", rec, "--phase", "smoke"}, `--phase "smoke": want readiness, deployment, performance or conformance`},
+		{[]string{"validate", "--recipe", rec, "--phase", "deployment"}, "--phase deployment needs --cluster-dump or --kubeconfig"},
+		{[]string{"validate", "--recipe", rec, "--phase", "performance"}, "--phase performance needs --nccl-log"},
+		{[]string{"validate", "--recipe", rec, "--phase", "conformance"}, "--phase conformance needs --evidence-dir"},
+		{[]string{"validate", "--recipe", rec, "--snapshot", "cm://only-namespace"}, "want cm://namespace/name"},
 		{[]string{"validate", "--recipe", filepath.Join(dir, "missing.yaml"), "--snapshot", aicrH100}, "no such file"},
 		{[]string{"validate", "--recipe", aicrH100, "--snapshot", aicrH100}, `kind is "Snapshot", want Recipe`},
 		{[]string{"validate", "--recipe", rec, "--snapshot", notSnapshot}, `kind is "Recipe", want Snapshot`},
-		{[]string{"validate", "--recipe", rec, "--snapshot", aicrH100, "--format", "html"}, "want table, json or junit"},
+		{[]string{"validate", "--recipe", rec, "--snapshot", aicrH100, "--format", "html"}, "want table, json, junit or ctrf"},
 	} {
 		code, _, errs := cli(t, recipeCmd, tt.args...)
 		if code != 2 {
@@ -202,7 +208,7 @@ func TestRecipeDiffCLI(t *testing.T) {
 		t.Fatal(errs)
 	}
 	code, out, _ = cli(t, recipeCmd, "diff", a, b)
-	if code != 1 || !strings.Contains(out, "- components.skyhook-operator.chart: skyhook-operator\n") {
+	if code != 1 || !strings.Contains(out, "- components.aws-efa.chart: aws-efa-k8s-device-plugin\n") {
 		t.Errorf("recipe drift: exit %d\n%s", code, out)
 	}
 	for _, tt := range []struct {

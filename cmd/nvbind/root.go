@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -114,6 +115,10 @@ func unknownCommand(stderr io.Writer, name string) error {
 	return exitCode(failTo(stderr, 2, "unknown command %q (run 'nvbind --help')", name))
 }
 
+// pflagInvalid is pflag's bad-value message, reworded as the flag
+// package's ("invalid value "x" for flag --n: ...").
+var pflagInvalid = regexp.MustCompile(`^invalid argument (".*") for "(-[^"]+)" flag: (.*)$`)
+
 // flagError reports a bad flag as one line naming the command, exit 2.
 func flagError(stderr io.Writer) func(*cobra.Command, error) error {
 	return func(c *cobra.Command, err error) error {
@@ -124,6 +129,9 @@ func flagError(stderr io.Writer) func(*cobra.Command, error) error {
 			if rest, ok := strings.CutPrefix(msg, p); ok {
 				msg = "flag provided but not defined: " + rest
 			}
+		}
+		if m := pflagInvalid.FindStringSubmatch(msg); m != nil {
+			msg = fmt.Sprintf("invalid value %s for flag %s: %s", m[1], m[2], m[3])
 		}
 		return exitCode(failTo(stderr, 2, "%s: %s (see --help)", name, msg))
 	}

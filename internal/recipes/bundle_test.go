@@ -116,7 +116,8 @@ exit 0
 func runScript(t *testing.T, dir, script, helmDir string) (string, error) {
 	t.Helper()
 	cmd := exec.Command("bash", filepath.Join(dir, script))
-	cmd.Env = append(os.Environ(), "HELM="+filepath.Join(helmDir, "helm"), "FAKE_HELM_DIR="+helmDir, "NVBIND_RETRY_DELAY=0", "NVBIND_RETRIES=3")
+	cmd.Env = append(os.Environ(), "HELM="+filepath.Join(helmDir, "helm"), "KUBECTL="+filepath.Join(helmDir, "kubectl"),
+		"FAKE_HELM_DIR="+helmDir, "NVBIND_RETRY_DELAY=0", "NVBIND_RETRIES=3")
 	cmd.Dir = t.TempDir() // the script must not depend on the caller's directory
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -142,6 +143,27 @@ func TestDeployScripts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(helmDir, "helm"), []byte(fakeHelm), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// kubectl logs to its own file: manifests apply after their chart.
+	if err := os.WriteFile(filepath.Join(helmDir, "kubectl"), []byte("#!/bin/sh\necho \"$*\" >> \"$FAKE_HELM_DIR/kubectl-log\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var charts, manifests []string
+	for _, name := range r.DeploymentOrder {
+		if r.Components[name].HasChart() {
+			charts = append(charts, name)
+		}
+		if len(r.Components[name].Manifests) > 0 {
+			manifests = append(manifests, name)
+		}
+	}
+	if len(manifests) == 0 {
+		t.Fatal("the test recipe has no component with manifests")
+	}
+	kubectlLog := func() string {
+		data, _ := os.ReadFile(filepath.Join(helmDir, "kubectl-log"))
+		os.Remove(filepath.Join(helmDir, "kubectl-log"))
+		return string(data)
+	}
 
 	t.Run("deploy in order, retrying a failure", func(t *testing.T) {
 		os.Remove(filepath.Join(helmDir, "log"))
@@ -158,7 +180,7 @@ func TestDeployScripts(t *testing.T) {
 			releases = append(releases, f[2])
 		}
 		var want []string
-		for _, name := range r.DeploymentOrder {
+		for _, name := range charts {
 			want = append(want, name)
 			if name == "gpu-operator" {
 				want = append(want, name, name) // two failures, then success
@@ -169,6 +191,13 @@ func TestDeployScripts(t *testing.T) {
 		}
 		if !strings.Contains(out, "attempt 2 failed, retrying") {
 			t.Errorf("deploy.sh output does not show the retries:\n%s", out)
+		}
+		var applied string
+		for _, name := range manifests {
+			applied += "apply --server-side --namespace " + r.Components[name].Namespace + " --filename components/" + name + "/manifests.yaml\n"
+		}
+		if got := kubectlLog(); got != applied {
+			t.Errorf("kubectl calls:\n%s\nwant\n%s", got, applied)
 		}
 		first := helmLog(t, helmDir)[0]
 		wantFirst := "upgrade --install cert-manager cert-manager --repo https://charts.jetstack.io --version v1.17.2 --namespace cert-manager --create-namespace --values components/cert-manager/values.yaml --wait --timeout 10m"
@@ -207,10 +236,13 @@ func TestDeployScripts(t *testing.T) {
 			}
 			releases = append(releases, f[1])
 		}
-		want := slices.Clone(r.DeploymentOrder)
+		want := slices.Clone(charts)
 		slices.Reverse(want)
 		if !slices.Equal(releases, want) {
 			t.Errorf("uninstalled %v, want %v", releases, want)
+		}
+		if got := kubectlLog(); !strings.HasPrefix(got, "delete --ignore-not-found --namespace ") || strings.Count(got, "\n") != len(manifests) {
+			t.Errorf("kubectl calls on undeploy:\n%s", got)
 		}
 	})
 }
@@ -396,5 +428,49 @@ func TestArgoCDWaves(t *testing.T) {
 	readme := string(files["README.md"].Data)
 	if !strings.Contains(readme, placeholderRepoURL) || !strings.Contains(readme, "--repo-url") {
 		t.Error("README does not say the repository URL is a placeholder")
+	}
+}
+
+// TestArgoCDManifests: a component of manifests only is an Application over
+// the bundle's Git location, taking manifests.yaml and nothing else.
+func TestArgoCDManifests(t *testing.T) {
+	r := resolveRecipe(t, Query{Service: "gke", Accelerator: "h100", Intent: "training"})
+	files, err := Bundle(r, BundleOptions{Deployer: DeployerArgoCD, RepoURL: "https://git.example.com/c.git", RepoPath: "/clusters/a3/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app struct {
+		Spec struct {
+			Source struct {
+				RepoURL, Path, TargetRevision string
+				Directory                     struct{ Include string }
+				Chart                         string
+			}
+			Destination struct{ Namespace string }
+		}
+	}
+	if err := yaml.Unmarshal(files["argocd/apps/gke-nccl-tcpxo.yaml"].Data, &app); err != nil {
+		t.Fatal(err)
+	}
+	s := app.Spec.Source
+	if s.RepoURL != "https://git.example.com/c.git" || s.Path != "clusters/a3/components/gke-nccl-tcpxo" || s.Directory.Include != "manifests.yaml" || s.Chart != "" || app.Spec.Destination.Namespace != "kube-system" {
+		t.Errorf("application = %+v", app.Spec)
+	}
+	var docs int
+	for _, d := range strings.Split(string(files["components/gke-nccl-tcpxo/manifests.yaml"].Data), "---\n") {
+		var o map[string]any
+		if strings.TrimSpace(d) == "" {
+			continue
+		}
+		if err := yaml.Unmarshal([]byte(d), &o); err != nil || o["kind"] != "DaemonSet" {
+			t.Errorf("manifest %q: %v", d[:min(len(d), 60)], err)
+		}
+		docs++
+	}
+	if docs != 2 {
+		t.Errorf("%d manifests, want the installer and the device injector", docs)
+	}
+	if _, ok := files["components/gke-nccl-tcpxo/values.yaml"]; ok {
+		t.Error("a component without a chart has a values.yaml")
 	}
 }

@@ -37,6 +37,7 @@ type Enums struct {
 	Accelerator []string `json:"accelerator"`
 	OS          []string `json:"os"`
 	Intent      []string `json:"intent"`
+	Platform    []string `json:"platform,omitempty"`
 }
 
 // Criteria say which clusters an overlay is for; an empty field or "any"
@@ -46,6 +47,7 @@ type Criteria struct {
 	Accelerator string `json:"accelerator,omitempty"`
 	OS          string `json:"os,omitempty"`
 	Intent      string `json:"intent,omitempty"`
+	Platform    string `json:"platform,omitempty"`
 	// Nodes is an expression on the cluster's node count, e.g. ">= 64".
 	Nodes string `json:"nodes,omitempty"`
 }
@@ -61,6 +63,8 @@ type Overlay struct {
 	Criteria    Criteria                   `json:"criteria,omitempty"`
 	Constraints map[string]*ConstraintSpec `json:"constraints,omitempty"`
 	Components  map[string]*Component      `json:"components,omitempty"`
+	// Fabric names the inter-node GPU network the overlay sets up.
+	Fabric string `json:"fabric,omitempty"`
 
 	// File and Layer say where the overlay came from.
 	File  string `json:"-"`
@@ -74,7 +78,7 @@ type Overlay struct {
 // Specificity counts the criteria an overlay sets.
 func (o *Overlay) Specificity() int {
 	n := 0
-	for _, v := range []string{o.Criteria.Service, o.Criteria.Accelerator, o.Criteria.OS, o.Criteria.Intent, o.Criteria.Nodes} {
+	for _, v := range []string{o.Criteria.Service, o.Criteria.Accelerator, o.Criteria.OS, o.Criteria.Intent, o.Criteria.Platform, o.Criteria.Nodes} {
 		if isSet(v) {
 			n++
 		}
@@ -88,6 +92,11 @@ func isSet(v string) bool { return v != "" && v != "any" }
 type Catalog struct {
 	Enums    Enums
 	Overlays map[string]*Overlay
+	// Support lists the combinations recipes exist for, in file order.
+	Support []Combination
+	// Thresholds are the performance phase's bars by accelerator and
+	// fabric.
+	Thresholds []Threshold
 }
 
 var (
@@ -182,10 +191,17 @@ func (c *Catalog) addFile(file string, data []byte, layer int, seen map[string]s
 		c.Enums.Accelerator = union(c.Enums.Accelerator, e.Accelerator)
 		c.Enums.OS = union(c.Enums.OS, e.OS)
 		c.Enums.Intent = union(c.Enums.Intent, e.Intent)
+		c.Enums.Platform = union(c.Enums.Platform, e.Platform)
 		return nil
+	case KindSupport:
+		return c.addSupport(data)
+	case KindPerformance:
+		return c.addThresholds(data)
+	case KindConformance:
+		return nil // read by LoadConformance
 	case KindOverlay:
 	default:
-		return fmt.Errorf("kind is %q, want %s or %s", head.Kind, KindOverlay, KindCriteria)
+		return fmt.Errorf("kind is %q, want %s, %s, %s or %s", head.Kind, KindOverlay, KindCriteria, KindSupport, KindPerformance)
 	}
 	o := &Overlay{File: file, Layer: layer}
 	if err := yaml.UnmarshalStrict(data, o); err != nil {
@@ -215,6 +231,9 @@ func (c *Catalog) addFile(file string, data []byte, layer int, seen map[string]s
 	if body.Components != nil {
 		o.body["components"] = body.Components
 	}
+	if o.Fabric != "" {
+		o.body["fabric"] = o.Fabric
+	}
 	// A user overlay with an embedded one's name replaces it.
 	c.Overlays[o.Name] = o
 	return nil
@@ -235,12 +254,15 @@ func (c *Catalog) check() error {
 	if len(c.Enums.Service) == 0 || len(c.Enums.Accelerator) == 0 || len(c.Enums.Intent) == 0 || len(c.Enums.OS) == 0 {
 		return fmt.Errorf("overlays: no criteria values (a kind: %s file is missing)", KindCriteria)
 	}
-	for _, list := range [][]string{c.Enums.Service, c.Enums.Accelerator, c.Enums.OS, c.Enums.Intent} {
+	for _, list := range [][]string{c.Enums.Service, c.Enums.Accelerator, c.Enums.OS, c.Enums.Intent, c.Enums.Platform} {
 		for _, v := range list {
 			if !validName(v) {
 				return fmt.Errorf("criteria value %q must be lower-case letters, digits and '-'", v)
 			}
 		}
+	}
+	if err := c.checkSupport(); err != nil {
+		return err
 	}
 	base, ok := c.Overlays[BaseOverlay]
 	if !ok {
@@ -273,6 +295,7 @@ func (c *Catalog) checkOverlay(o *Overlay, components map[string]bool) error {
 		{"accelerator", o.Criteria.Accelerator, c.Enums.Accelerator},
 		{"os", o.Criteria.OS, c.Enums.OS},
 		{"intent", o.Criteria.Intent, c.Enums.Intent},
+		{"platform", o.Criteria.Platform, c.Enums.Platform},
 	} {
 		if isSet(f.value) && !slices.Contains(f.allowed, f.value) {
 			return fmt.Errorf("criteria.%s %q is not one of %s", f.field, f.value, strings.Join(f.allowed, ", "))
@@ -304,6 +327,9 @@ func (c *Catalog) checkOverlay(o *Overlay, components map[string]bool) error {
 		if _, err := ParseExpr(cs.Value, cs.Type); err != nil {
 			return fmt.Errorf("constraint %s: %w", name, err)
 		}
+		if o.Layer == LayerEmbedded && strings.TrimSpace(cs.Remediation) == "" {
+			return fmt.Errorf("constraint %s: no remediation (say how to fix a node that fails it)", name)
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(o.Components)) {
 		comp := o.Components[name]
@@ -315,6 +341,11 @@ func (c *Catalog) checkOverlay(o *Overlay, components map[string]bool) error {
 		}
 		if err := checkComponentFields(name, *comp); err != nil {
 			return err
+		}
+		for _, h := range comp.Checks {
+			if o.Layer == LayerEmbedded && strings.TrimSpace(h.Remediation) == "" {
+				return fmt.Errorf("component %s: %s check %s has no remediation", name, h.Kind, h.Name)
+			}
 		}
 		for _, d := range comp.DependsOn {
 			if !components[d] {
@@ -361,7 +392,7 @@ func (c *Catalog) checkParents(o *Overlay) error {
 func criteriaWithin(p, c Criteria) bool {
 	pairs := [][2]string{
 		{p.Service, c.Service}, {p.Accelerator, c.Accelerator}, {p.OS, c.OS},
-		{p.Intent, c.Intent}, {p.Nodes, c.Nodes},
+		{p.Intent, c.Intent}, {p.Platform, c.Platform}, {p.Nodes, c.Nodes},
 	}
 	for _, pc := range pairs {
 		if isSet(pc[0]) && pc[0] != pc[1] {

@@ -83,19 +83,54 @@ func TestEmbeddedFiles(t *testing.T) {
 // TestEveryQueryResolves resolves every combination of criteria values: no
 // two overlays of equal specificity set a value differently, every
 // component is complete, dependencies resolve and have no cycle.
-func TestEveryQueryResolves(t *testing.T) {
+// TestEveryQuery: every query the criteria allow either resolves (a
+// supported combination) or is refused with the nearest supported ones.
+func TestEveryQuery(t *testing.T) {
 	c := mustLoad(t, "")
 	qs := criteriaSpace(c)
 	if len(qs) < 600 {
 		t.Fatalf("criteria space has %d queries, expected the full product", len(qs))
 	}
+	resolved := map[Combination]bool{}
 	for _, q := range qs {
+		full := c.Complete(q)
+		cb := Combination{full.Service, full.Accelerator, full.OS, full.Intent}
 		res, err := c.Resolve(q)
-		if err != nil {
+		supported := slices.Contains(c.Support, cb)
+		switch {
+		case supported && err != nil:
 			t.Errorf("%s: %v", q.Name(), err)
-			continue
+		case !supported && (err == nil || !strings.Contains(err.Error(), "is not a supported combination; nearest supported: ")):
+			t.Errorf("%s: unsupported, want a refusal with suggestions, got %v", q.Name(), err)
+		case supported:
+			resolved[cb] = true
+			checkStackInvariants(t, res.Recipe)
 		}
-		checkStackInvariants(t, res.Recipe)
+	}
+	if len(resolved) != len(c.Support) {
+		t.Errorf("%d of %d supported combinations resolved", len(resolved), len(c.Support))
+	}
+}
+
+func TestUnsupportedSuggestions(t *testing.T) {
+	c := mustLoad(t, "")
+	for _, tt := range []struct {
+		q    Query
+		want string
+	}{
+		{Query{Service: "gke", Accelerator: "h100", OS: "rhel", Intent: "training"},
+			"gke + h100 + rhel + training is not a supported combination; nearest supported: gke-h100-cos-training"},
+		{Query{Service: "eks", Accelerator: "h100", OS: "cos", Intent: "training"},
+			"nearest supported: eks-h100-ubuntu-training, eks-h100-amazonlinux-training, gke-h100-cos-training"},
+		{Query{Service: "gke", Accelerator: "l40s", Intent: "inference"},
+			"gke + l40s + (no supported os) + inference is not a supported combination"},
+		{Query{Service: "eks", Accelerator: "l40s", OS: "ubuntu", Intent: "training"},
+			"eks-a100-ubuntu-training, eks-gb200-ubuntu-training, eks-l40s-ubuntu-inference"},
+	} {
+		_, err := c.Resolve(tt.q)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Resolve(%s) error = %v, want %q", tt.q.Name(), err, tt.want)
+		}
 	}
 }
 
@@ -154,7 +189,7 @@ func TestChartPins(t *testing.T) {
 		"kai-scheduler":         {"oci://ghcr.io/nvidia/kai-scheduler", "v0.13.0"},
 		"kube-prometheus-stack": {"https://prometheus-community.github.io/helm-charts", "82.8.0"},
 		"skyhook-operator":      {"https://helm.ngc.nvidia.com/nvidia/skyhook", "v0.14.0"},
-		"network-operator":      {"https://helm.ngc.nvidia.com/nvidia", "25.10.0"},
+		"network-operator":      {"https://helm.ngc.nvidia.com/nvidia", "25.1.0"},
 		"nvbind":                {"oci://ghcr.io/nvbind/charts", "0.1.0"},
 	}
 	c := mustLoad(t, "")
@@ -262,7 +297,7 @@ func TestUserOverlays(t *testing.T) {
 			t.Errorf("constraint = %+v, want the user overlay's", c)
 		}
 		// "aaa-site" sorts before "eks" yet applies after it: user layer.
-		want := []string{"base", "eks", "h100", "training", "aaa-site"}
+		want := []string{"base", "eks", "h100", "training", "ubuntu", "aaa-site", "eks-training", "eks-ubuntu", "eks-ubuntu-training"}
 		if !slices.Equal(res.Recipe.Overlays, want) {
 			t.Errorf("overlays = %v, want %v", res.Recipe.Overlays, want)
 		}
@@ -311,6 +346,7 @@ func TestUserOverlays(t *testing.T) {
 	t.Run("new criteria values", func(t *testing.T) {
 		dir := writeFiles(t, map[string]string{
 			"criteria.yaml": "apiVersion: nvbind.io/v1alpha1\nkind: Criteria\naccelerator: [rtx-pro-6000]\n",
+			"support.yaml":  "apiVersion: nvbind.io/v1alpha1\nkind: Support\ncombinations: [{service: self-managed, accelerator: [rtx-pro-6000], os: [ubuntu], intent: [inference]}]\n",
 			"rtx.yaml":      head + "name: rtx-pro-6000\ncriteria: {accelerator: rtx-pro-6000}\nconstraints: {GPU.smi.gpu.model: {value: '=~ RTX PRO 6000', required: true}}\n",
 		})
 		res, err := mustLoad(t, dir).Resolve(Query{Service: "self-managed", Accelerator: "rtx-pro-6000", Intent: "inference"})

@@ -153,7 +153,7 @@ func TestDiffRecipes(t *testing.T) {
 		"~ constraints.GPU.smi.gpu.model.value: =~ H100 -> =~ GB200\n",
 		"+ components.nvidia-dra-driver-gpu.version: 25.12.0\n",
 		"~ constraints.K8s.server.version.source: base -> gb200\n",
-		"~ name: eks-h100-training -> eks-gb200-training\n",
+		"~ name: eks-h100-ubuntu-training -> eks-gb200-ubuntu-training\n",
 	} {
 		if !strings.Contains(text, line) {
 			t.Errorf("recipe diff lacks %q:\n%s", line, text)
@@ -183,7 +183,8 @@ func TestDiffErrors(t *testing.T) {
 		{[]byte("kind: Overlay\n"), []byte("kind: Overlay\n"), `cannot compare documents of kind "Overlay"`},
 		{[]byte("a: 1\n"), snap, "first document: no kind"},
 		{snap, []byte("kind: Snapshot\nmeasurements: [{}]\n"), "second document"},
-		{rec, []byte("kind: Recipe\napiVersion: nvbind.io/v1alpha1\ncomponents: {x: {}}\n"), "repository is empty"},
+		{rec, []byte("kind: Recipe\napiVersion: nvbind.io/v1alpha1\ncomponents: {x: {}}\n"), "namespace is empty"},
+		{rec, []byte("kind: Recipe\napiVersion: nvbind.io/v1alpha1\ncomponents: {x: {namespace: ns}}\n"), "repository is empty"},
 	} {
 		if _, err := DiffDocuments(tt.a, tt.b); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("DiffDocuments error = %v, want %q", err, tt.want)

@@ -12,10 +12,14 @@ import (
 // the recipe, with the values it replaced. With path, only values at or
 // under that dotted path are shown (components.gpu-operator.values.driver).
 func (res *Resolution) Explain(w io.Writer, path string) error {
-	raw, err := json.Marshal(map[string]any{
+	body := map[string]any{
 		"constraints": res.Recipe.Constraints,
 		"components":  res.Recipe.Components,
-	})
+	}
+	if res.Recipe.Fabric != "" {
+		body["fabric"] = res.Recipe.Fabric
+	}
+	raw, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
@@ -72,7 +76,7 @@ func (res *Resolution) Explain(w io.Writer, path string) error {
 func criteriaText(c Criteria) string {
 	var parts []string
 	for _, kv := range [][2]string{
-		{"service", c.Service}, {"accelerator", c.Accelerator}, {"os", c.OS}, {"intent", c.Intent},
+		{"service", c.Service}, {"accelerator", c.Accelerator}, {"os", c.OS}, {"intent", c.Intent}, {"platform", c.Platform},
 	} {
 		if isSet(kv[1]) {
 			parts = append(parts, kv[0]+"="+kv[1])

@@ -13,56 +13,67 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
-// coverage is the coverage matrix: {eks, gke, aks, oke} x {h100,
-// gb200} x {training, inference}, eks/a100/training,
-// self-managed/h100/{training, inference} and self-managed/l40s/inference.
-func coverage() []Query {
+// coverage is every supported combination (each with its default serving
+// platform) plus the NIM serving layer on one of them.
+func coverage(t testing.TB) []Query {
+	c := mustLoad(t, "")
 	var qs []Query
-	for _, s := range []string{"eks", "gke", "aks", "oke"} {
-		for _, a := range []string{"h100", "gb200"} {
-			for _, i := range []string{"training", "inference"} {
-				qs = append(qs, Query{Service: s, Accelerator: a, Intent: i})
-			}
-		}
+	for _, cb := range c.Support {
+		qs = append(qs, c.Complete(Query{Service: cb.Service, Accelerator: cb.Accelerator, OS: cb.OS, Intent: cb.Intent}))
 	}
-	return append(qs,
-		Query{Service: "eks", Accelerator: "a100", Intent: "training"},
-		Query{Service: "self-managed", Accelerator: "h100", Intent: "training"},
-		Query{Service: "self-managed", Accelerator: "h100", Intent: "inference"},
-		Query{Service: "self-managed", Accelerator: "l40s", Intent: "inference"},
-	)
+	return append(qs, Query{Service: "eks", Accelerator: "h100", OS: "ubuntu", Intent: "inference", Platform: "nim"})
 }
 
 // nodeFacts describe a node as a snapshot would; written by hand from
 // what such nodes run, independent of the recipe data.
 type nodeFacts struct {
-	k8s, provider, osID, osVersion, kernel string
-	model, arch, driver, cuda              string
-	gpus                                   int
+	k8s, provider, providerID, osID, osVersion, kernel string
+	model, arch, driver, cuda                          string
+	gpus                                               int
 }
 
 var serviceNodes = map[string]nodeFacts{
-	"eks":          {k8s: "v1.33.5-eks-3025e55", provider: "eks", osID: "ubuntu", osVersion: "24.04", kernel: "6.8.0-1024-aws"},
-	"gke":          {k8s: "v1.33.5-gke.1080000", provider: "gke", osID: "cos", osVersion: "121", kernel: "6.6.93+"},
-	"aks":          {k8s: "v1.33.3", provider: "aks", osID: "ubuntu", osVersion: "22.04", kernel: "5.15.0-1092-azure"},
-	"oke":          {k8s: "v1.33.1", provider: "oke", osID: "ol", osVersion: "8.10", kernel: "5.15.0-308.179.6.el8uek.x86_64"},
-	"self-managed": {k8s: "v1.34.1", osID: "ubuntu", osVersion: "24.04", kernel: "6.8.0-85-generic"},
+	"eks":          {k8s: "v1.33.5-eks-3025e55", provider: "eks", providerID: "aws:///us-east-1e/i-0861d1808b85e90ca"},
+	"gke":          {k8s: "v1.33.5-gke.1080000", provider: "gke", providerID: "gce://proj/us-central1-a/gke-a3-mega-pool-1"},
+	"aks":          {k8s: "v1.33.3", provider: "aks", providerID: "azure:///subscriptions/0/resourceGroups/mc/providers/Microsoft.Compute/virtualMachineScaleSets/aks-gpu/virtualMachines/0"},
+	"oke":          {k8s: "v1.33.1", provider: "oke", providerID: "ocid1.instance.oc1.iad.anuwcljt"},
+	"self-managed": {k8s: "v1.34.1"},
 }
+
+// osNodes are each OS's release and a kernel it boots, by service where
+// the provider ships its own kernel build.
+var osNodes = map[string]nodeFacts{
+	"ubuntu":      {osID: "ubuntu", osVersion: "24.04", kernel: "6.8.0-85-generic"},
+	"amazonlinux": {osID: "amzn", osVersion: "2023", kernel: "6.1.141-155.222.amzn2023.x86_64"},
+	"rhel":        {osID: "rhel", osVersion: "9.4", kernel: "5.14.0-427.13.1.el9_4.x86_64"},
+	"cos":         {osID: "cos", osVersion: "121", kernel: "6.6.93+"},
+	"oraclelinux": {osID: "ol", osVersion: "8.10", kernel: "5.15.0-308.179.6.el8uek.x86_64"},
+}
+
+var ubuntuKernels = map[string]string{"eks": "6.8.0-1024-aws", "aks": "5.15.0-1092-azure", "oke": "6.8.0-1027-oracle"}
 
 var acceleratorNodes = map[string]nodeFacts{
 	"h100":  {model: "NVIDIA H100 80GB HBM3", arch: "Hopper", driver: "570.172.08", cuda: "12.8", gpus: 8},
+	"h200":  {model: "NVIDIA H200", arch: "Hopper", driver: "570.172.08", cuda: "12.8", gpus: 8},
+	"b200":  {model: "NVIDIA B200", arch: "Blackwell", driver: "580.82.07", cuda: "13.0", gpus: 8},
 	"gb200": {model: "NVIDIA GB200", arch: "Blackwell", driver: "580.82.07", cuda: "13.0", gpus: 4},
 	"a100":  {model: "NVIDIA A100-SXM4-80GB", arch: "Ampere", driver: "550.163.01", cuda: "12.4", gpus: 8},
 	"l40s":  {model: "NVIDIA L40S", arch: "Ada Lovelace", driver: "570.172.08", cuda: "12.8", gpus: 4},
 }
 
-func factsSnapshot(f nodeFacts) *Snapshot {
-	s := &Snapshot{Kind: KindSnapshot, APIVersion: SnapshotAPIVersion, Metadata: map[string]any{"source": "test"}}
+// applyFacts overwrites a snapshot's readings with the facts, keeping
+// everything else it measured.
+func applyFacts(s *Snapshot, f nodeFacts) *Snapshot {
 	s.Set("K8s", "server", "version", f.k8s)
 	if f.provider != "" {
 		s.Set("K8s", "node", "provider", f.provider)
+		s.Set("K8s", "node", "provider-id", f.providerID)
+	} else {
+		s.Set("K8s", "node", "provider", nil)
+		s.Set("K8s", "node", "provider-id", nil)
 	}
 	s.Set("K8s", "node", "container-runtime-name", "containerd")
+	s.Set("K8s", "node", "kernel-version", f.kernel)
 	s.Set("OS", "release", "ID", f.osID)
 	s.Set("OS", "release", "VERSION_ID", f.osVersion)
 	s.Set("OS", "sysctl", "/proc/sys/kernel/osrelease", f.kernel)
@@ -73,6 +84,11 @@ func factsSnapshot(f nodeFacts) *Snapshot {
 	s.Set("GPU", "smi", "cuda-version", f.cuda)
 	s.Set("GPU", "smi", "gpu-count", f.gpus)
 	return s
+}
+
+func factsSnapshot(f nodeFacts) *Snapshot {
+	s := &Snapshot{Kind: KindSnapshot, APIVersion: SnapshotAPIVersion, Metadata: map[string]any{"source": "test"}}
+	return applyFacts(s, f)
 }
 
 func readSnapshotFile(t testing.TB, name string) *Snapshot {
@@ -88,30 +104,47 @@ func readSnapshotFile(t testing.TB, name string) *Snapshot {
 	return s
 }
 
-// matchingSnapshot is a node the recipe is for: AICR's real EKS snapshots
-// where there is one, else one made from the facts tables.
-func matchingSnapshot(t testing.TB, q Query) *Snapshot {
-	if q.Service == "eks" && (q.Accelerator == "h100" || q.Accelerator == "gb200") {
-		return readSnapshotFile(t, q.Accelerator+".yaml")
-	}
+// queryFacts is the node a query's recipe is for.
+func queryFacts(q Query) nodeFacts {
 	f := serviceNodes[q.Service]
+	o := osNodes[q.OS]
+	f.osID, f.osVersion, f.kernel = o.osID, o.osVersion, o.kernel
+	if k, ok := ubuntuKernels[q.Service]; ok && q.OS == "ubuntu" {
+		f.kernel = k
+	}
 	a := acceleratorNodes[q.Accelerator]
 	f.model, f.arch, f.driver, f.cuda, f.gpus = a.model, a.arch, a.driver, a.cuda, a.gpus
-	return factsSnapshot(f)
+	return f
 }
 
-// mismatchingSnapshot is the right cloud with the wrong node: an old
-// kernel, Kubernetes and driver and another GPU.
+// matchingSnapshot is a node the recipe is for: AICR's real EKS Ubuntu
+// snapshots where there is one, else one derived from them (the GB200 one
+// for GB200, the H100 one otherwise) with the facts of the node the recipe
+// is for.
+func matchingSnapshot(t testing.TB, q Query) *Snapshot {
+	file := "h100.yaml"
+	if q.Accelerator == "gb200" {
+		file = "gb200.yaml"
+	}
+	s := readSnapshotFile(t, file)
+	if q.Service == "eks" && q.OS == "ubuntu" && (q.Accelerator == "h100" || q.Accelerator == "gb200") {
+		return s
+	}
+	return applyFacts(s, queryFacts(q))
+}
+
+// mismatchingSnapshot is the right cloud and OS with the wrong node: an
+// old kernel, Kubernetes and driver and another GPU.
 func mismatchingSnapshot(q Query) *Snapshot {
-	f := serviceNodes[q.Service]
-	f.k8s, f.kernel = "v1.29.15", "5.4.0-216-generic"
+	f := queryFacts(q)
+	f.k8s, f.kernel = "v1.29.15", "4.18.0-553.el8_10.x86_64"
 	f.model, f.arch, f.driver, f.cuda, f.gpus = "NVIDIA L4", "Ada Lovelace", "470.256.02", "11.4", 1
 	return factsSnapshot(f)
 }
 
 func TestCoverageMatrix(t *testing.T) {
 	c := mustLoad(t, "")
-	for _, q := range coverage() {
+	for _, q := range coverage(t) {
 		t.Run(q.Name(), func(t *testing.T) {
 			res, err := c.Resolve(q)
 			if err != nil {
@@ -191,7 +224,13 @@ func checkBundleShape(t *testing.T, r *Recipe, deployer string, files map[string
 	t.Helper()
 	want := []string{"README.md", "recipe.yaml", ChecksumsFile}
 	for _, name := range r.DeploymentOrder {
-		want = append(want, "components/"+name+"/values.yaml", "components/"+name+"/README.md")
+		want = append(want, "components/"+name+"/README.md")
+		if c := r.Components[name]; c.HasChart() {
+			want = append(want, "components/"+name+"/values.yaml")
+		}
+		if len(r.Components[name].Manifests) > 0 {
+			want = append(want, "components/"+name+"/manifests.yaml")
+		}
 		if deployer == DeployerArgoCD {
 			want = append(want, "argocd/apps/"+name+".yaml")
 		}
@@ -273,7 +312,7 @@ func firstDiff(want, got []byte) string {
 // against its matching snapshot (parsed once, as a CI job would hold them).
 func BenchmarkMatrix(b *testing.B) {
 	c := mustLoad(b, "")
-	qs := coverage()
+	qs := coverage(b)
 	snaps := make([]*Snapshot, len(qs))
 	for i, q := range qs {
 		snaps[i] = matchingSnapshot(b, q)
@@ -348,6 +387,62 @@ func BenchmarkLoad(b *testing.B) {
 	for b.Loop() {
 		if _, err := load(""); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMatrixAllPhases is the whole matrix from cold: load the overlay
+// data, render every supported recipe and run all four validation phases
+// on it (readiness on its snapshot, deployment on a recorded cluster dump,
+// performance on a recorded all_reduce_perf log, conformance on an
+// evidence directory). The goal is under 1 s per op.
+func BenchmarkMatrixAllPhases(b *testing.B) {
+	qs := coverage(b)
+	snaps := make([]*Snapshot, len(qs))
+	for i, q := range qs {
+		snaps[i] = matchingSnapshot(b, q)
+	}
+	dump, err := os.ReadFile(filepath.Join("testdata", "cluster", "eks-h100-healthy.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	log, err := os.ReadFile(filepath.Join("testdata", "nccl", "eks-h100-pass.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := b.TempDir()
+	os.WriteFile(filepath.Join(ev, "gang_scheduling.txt"), []byte("ok\n"), 0o644)
+	b.ResetTimer()
+	for b.Loop() {
+		c, err := load("")
+		if err != nil {
+			b.Fatal(err)
+		}
+		conf, err := LoadConformance()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cl, err := ReadClusterDump(dump, "dump")
+		if err != nil {
+			b.Fatal(err)
+		}
+		nccl, err := ParseNCCL(log)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i, q := range qs {
+			res, err := c.Resolve(q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := Validate(res.Recipe, snaps[i]); err != nil {
+				b.Fatal(err)
+			}
+			ValidateDeployment(res.Recipe, cl)
+			ValidatePerformance(res.Recipe, nccl, "log")
+			if _, err := ValidateConformance(res.Recipe, conf, ev); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

@@ -26,6 +26,10 @@ const (
 	KindOverlay  = "Overlay"
 	KindCriteria = "Criteria"
 	KindSnapshot = "Snapshot"
+	// KindSupport lists the supported combinations.
+	KindSupport = "Support"
+	// KindPerformance holds the performance phase's thresholds.
+	KindPerformance = "Performance"
 )
 
 // Recipe is a resolved, self-contained recipe: every value is in it, nothing
@@ -41,6 +45,29 @@ type Recipe struct {
 	Components  map[string]Component  `json:"components"`
 	// DeploymentOrder is topological over dependsOn, ties by name.
 	DeploymentOrder []string `json:"deploymentOrder"`
+	// Fabric is the GPU-to-GPU network between nodes the stack sets up
+	// (efa, tcpxo, infiniband, roce); empty for single-node work.
+	Fabric string `json:"fabric,omitempty"`
+	// Performance is the NCCL bandwidth the fabric must reach, from the
+	// performance table for the accelerator and fabric.
+	Performance *Performance `json:"performance,omitempty"`
+}
+
+// Performance is the performance phase's expectation for a recipe.
+type Performance struct {
+	// Test is the nccl-tests binary whose output is read.
+	Test string `json:"test"`
+	// MinBusBandwidth is the out-of-place bus bandwidth, in GB/s, the
+	// largest message size must reach.
+	MinBusBandwidth float64 `json:"minBusBandwidthGBps"`
+	// TolerancePercent lowers the bar by that share (run-to-run noise).
+	TolerancePercent float64 `json:"tolerancePercent,omitempty"`
+	// MessageSize is the largest message the job sends (all_reduce_perf -e).
+	MessageSize string `json:"messageSize"`
+	MinNodes    int    `json:"minNodes"`
+	// Basis says where the number comes from.
+	Basis       string `json:"basis"`
+	Remediation string `json:"remediation"`
 }
 
 // Query is what a recipe is asked for: the cluster's kind.
@@ -49,16 +76,23 @@ type Query struct {
 	Accelerator string `json:"accelerator"`
 	OS          string `json:"os,omitempty"`
 	Intent      string `json:"intent"`
-	Nodes       int    `json:"nodes,omitempty"`
+	// Platform picks the serving layer of an inference recipe (kserve,
+	// nim).
+	Platform string `json:"platform,omitempty"`
+	Nodes    int    `json:"nodes,omitempty"`
 }
 
-// Name is the recipe's name for a query: eks-h100-ubuntu-training-n64.
+// Name is the recipe's name for a query: eks-h100-ubuntu-training-n64,
+// eks-h100-ubuntu-inference-nim.
 func (q Query) Name() string {
 	parts := []string{q.Service, q.Accelerator}
 	if q.OS != "" {
 		parts = append(parts, q.OS)
 	}
 	parts = append(parts, q.Intent)
+	if q.Platform != "" {
+		parts = append(parts, q.Platform)
+	}
 	if q.Nodes > 0 {
 		parts = append(parts, "n"+strconv.Itoa(q.Nodes))
 	}
@@ -74,6 +108,9 @@ type ConstraintSpec struct {
 	Type string `json:"type,omitempty"`
 	// Required turns a missing measurement into a failure instead of a skip.
 	Required bool `json:"required,omitempty"`
+	// Remediation says how to fix a node that fails the constraint: what
+	// to change, the command or the value.
+	Remediation string `json:"remediation,omitempty"`
 }
 
 // Constraint is a ConstraintSpec in a resolved recipe, with the overlay that
@@ -83,20 +120,53 @@ type Constraint struct {
 	Source string `json:"source,omitempty"`
 }
 
-// Component is one Helm release.
+// Component is one Helm release, Kubernetes objects applied after it, or
+// both.
 type Component struct {
 	Description string `json:"description,omitempty"`
-	// Repository is an https:// chart repository or an oci:// registry path.
-	Repository string `json:"repository"`
-	Chart      string `json:"chart"`
-	Version    string `json:"version"`
+	// Repository is an https:// chart repository or an oci:// registry path;
+	// empty, with Chart and Version, for a component of manifests only.
+	Repository string `json:"repository,omitempty"`
+	Chart      string `json:"chart,omitempty"`
+	Version    string `json:"version,omitempty"`
 	Namespace  string `json:"namespace"`
 	// Enabled false drops the component (overlays only; a resolved recipe
 	// carries enabled components only).
 	Enabled   *bool          `json:"enabled,omitempty"`
 	DependsOn []string       `json:"dependsOn,omitempty"`
 	Values    map[string]any `json:"values,omitempty"`
+	// Manifests are Kubernetes objects by name, applied after the chart;
+	// a map so overlays can change one field of one object.
+	Manifests map[string]map[string]any `json:"manifests,omitempty"`
+	// Checks are the deployment phase's health checks for the component.
+	Checks []HealthCheck `json:"checks,omitempty"`
 }
+
+// HealthCheck is one thing a deployed component must show in the cluster.
+type HealthCheck struct {
+	// Kind is Deployment (available), DaemonSet (scheduled and ready),
+	// CRD (established) or Resource (allocatable on the GPU nodes).
+	Kind string `json:"kind"`
+	// Name is the object's name, or the extended resource's
+	// (nvidia.com/gpu).
+	Name string `json:"name"`
+	// Namespace defaults to the component's.
+	Namespace string `json:"namespace,omitempty"`
+	// GPUNodes: a DaemonSet must be scheduled on every GPU node.
+	GPUNodes    bool   `json:"gpuNodes,omitempty"`
+	Remediation string `json:"remediation"`
+}
+
+// Health check kinds.
+const (
+	CheckDeployment = "Deployment"
+	CheckDaemonSet  = "DaemonSet"
+	CheckCRD        = "CRD"
+	CheckResource   = "Resource"
+)
+
+// HasChart reports whether the component installs a Helm chart.
+func (c Component) HasChart() bool { return c.Chart != "" }
 
 // IsOCI reports whether the chart comes from an OCI registry.
 func (c Component) IsOCI() bool { return strings.HasPrefix(c.Repository, "oci://") }
@@ -178,7 +248,8 @@ func ReadRecipe(data []byte) (*Recipe, error) {
 	// Keep numbers exact in values: decode them again without float64.
 	var raw struct {
 		Components map[string]struct {
-			Values map[string]any `json:"values"`
+			Values    map[string]any            `json:"values"`
+			Manifests map[string]map[string]any `json:"manifests"`
 		} `json:"components"`
 	}
 	exact := json.NewDecoder(bytes.NewReader(j))
@@ -188,6 +259,7 @@ func ReadRecipe(data []byte) (*Recipe, error) {
 	}
 	for name, c := range r.Components {
 		c.Values = raw.Components[name].Values
+		c.Manifests = raw.Components[name].Manifests
 		r.Components[name] = c
 	}
 	for name, c := range r.Components {
@@ -223,9 +295,24 @@ func checkComponent(name string, c Component) error {
 	if !validName(name) {
 		return fmt.Errorf("component %q: name must be lower-case letters, digits and '-'", name)
 	}
-	for _, f := range [][2]string{{"repository", c.Repository}, {"chart", c.Chart}, {"version", c.Version}, {"namespace", c.Namespace}} {
-		if f[1] == "" {
-			return fmt.Errorf("component %s: %s is empty", name, f[0])
+	if c.Namespace == "" {
+		return fmt.Errorf("component %s: namespace is empty", name)
+	}
+	// A chart needs all three fields; a component without one needs
+	// manifests.
+	if c.Repository != "" || c.Chart != "" || c.Version != "" || len(c.Manifests) == 0 {
+		for _, f := range [][2]string{{"repository", c.Repository}, {"chart", c.Chart}, {"version", c.Version}} {
+			if f[1] == "" {
+				return fmt.Errorf("component %s: %s is empty", name, f[0])
+			}
+		}
+	}
+	for mname, m := range c.Manifests {
+		if !validName(mname) {
+			return fmt.Errorf("component %s: manifest %q: name must be lower-case letters, digits and '-'", name, mname)
+		}
+		if m["apiVersion"] == nil || m["kind"] == nil {
+			return fmt.Errorf("component %s: manifest %s has no apiVersion or kind", name, mname)
 		}
 	}
 	return checkComponentFields(name, c)
@@ -249,6 +336,16 @@ func checkComponentFields(name string, c Component) error {
 	for _, d := range c.DependsOn {
 		if !validName(d) {
 			return fmt.Errorf("component %s: dependsOn %q is not a component name", name, d)
+		}
+	}
+	for _, h := range c.Checks {
+		switch h.Kind {
+		case CheckDeployment, CheckDaemonSet, CheckCRD, CheckResource:
+		default:
+			return fmt.Errorf("component %s: check kind %q is not Deployment, DaemonSet, CRD or Resource", name, h.Kind)
+		}
+		if h.Name == "" {
+			return fmt.Errorf("component %s: a %s check has no name", name, h.Kind)
 		}
 	}
 	return nil

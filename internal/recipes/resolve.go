@@ -40,6 +40,7 @@ func (c *Catalog) Check(q Query) error {
 		{"accelerator", q.Accelerator, c.Enums.Accelerator, true},
 		{"os", q.OS, c.Enums.OS, false},
 		{"intent", q.Intent, c.Enums.Intent, true},
+		{"platform", q.Platform, c.Enums.Platform, false},
 	} {
 		if f.value == "" {
 			if f.required {
@@ -54,14 +55,30 @@ func (c *Catalog) Check(q Query) error {
 	if q.Nodes < 0 {
 		return fmt.Errorf("--nodes must not be negative")
 	}
+	if q.Platform != "" && q.Intent != "inference" {
+		return fmt.Errorf("--platform %s: a serving platform applies to --intent inference only", q.Platform)
+	}
 	return nil
+}
+
+// Complete fills in what a query may leave out: the OS (the first
+// supported one for the service, accelerator and intent) and an inference
+// recipe's serving platform (the first platform value).
+func (c *Catalog) Complete(q Query) Query {
+	if q.OS == "" {
+		q.OS = c.defaultOS(q)
+	}
+	if q.Platform == "" && q.Intent == "inference" && len(c.Enums.Platform) > 0 {
+		q.Platform = c.Enums.Platform[0]
+	}
+	return q
 }
 
 // Matches reports whether the overlay applies to the query.
 func (o *Overlay) Matches(q Query) bool {
 	for _, p := range [][2]string{
 		{o.Criteria.Service, q.Service}, {o.Criteria.Accelerator, q.Accelerator},
-		{o.Criteria.OS, q.OS}, {o.Criteria.Intent, q.Intent},
+		{o.Criteria.OS, q.OS}, {o.Criteria.Intent, q.Intent}, {o.Criteria.Platform, q.Platform},
 	} {
 		if isSet(p[0]) && p[0] != p[1] {
 			return false
@@ -102,9 +119,14 @@ func (c *Catalog) applicable(q Query) []*Overlay {
 	return out
 }
 
-// Resolve renders the recipe for q.
+// Resolve renders the recipe for q, after completing it (Complete); a
+// combination the support table lacks is refused with the nearest ones.
 func (c *Catalog) Resolve(q Query) (*Resolution, error) {
 	if err := c.Check(q); err != nil {
+		return nil, err
+	}
+	q = c.Complete(q)
+	if err := c.Supported(q); err != nil {
 		return nil, err
 	}
 	applied := c.applicable(q)
@@ -122,6 +144,7 @@ func (c *Catalog) Resolve(q Query) (*Resolution, error) {
 	var body struct {
 		Constraints map[string]Constraint `json:"constraints"`
 		Components  map[string]Component  `json:"components"`
+		Fabric      string                `json:"fabric"`
 	}
 	// The tree holds plain JSON values; one round trip types it.
 	raw, err := json.Marshal(tree)
@@ -139,6 +162,10 @@ func (c *Catalog) Resolve(q Query) (*Resolution, error) {
 		Overlays:    names,
 		Constraints: map[string]Constraint{},
 		Components:  map[string]Component{},
+		Fabric:      body.Fabric,
+	}
+	if r.Fabric != "" && q.Intent == "training" {
+		r.Performance = c.threshold(q.Accelerator, r.Fabric)
 	}
 	for _, name := range slices.Sorted(maps.Keys(body.Constraints)) {
 		cs := body.Constraints[name]
@@ -159,6 +186,14 @@ func (c *Catalog) Resolve(q Query) (*Resolution, error) {
 		comp.Enabled = nil
 		if m, ok := comps[name].(map[string]any); ok {
 			comp.Values, _ = m["values"].(map[string]any)
+			if ms, ok := m["manifests"].(map[string]any); ok {
+				comp.Manifests = map[string]map[string]any{}
+				for k, v := range ms {
+					if obj, ok := v.(map[string]any); ok {
+						comp.Manifests[k] = obj
+					}
+				}
+			}
 		}
 		r.Components[name] = comp
 	}
@@ -222,9 +257,10 @@ func mergeInto(dst, src map[string]any, path []string, overlay string, prov Prov
 	}
 }
 
-// inValues reports whether path lies inside components.<name>.values.
+// inValues reports whether path lies inside components.<name>.values or
+// .manifests, where null is a value to keep.
 func inValues(path []string) bool {
-	return len(path) > 3 && path[0] == "components" && path[2] == "values"
+	return len(path) > 3 && path[0] == "components" && (path[2] == "values" || path[2] == "manifests")
 }
 
 func sortedKeys(m map[string]any) []string {

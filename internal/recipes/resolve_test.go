@@ -14,14 +14,17 @@ func TestResolveOrderAndProvenance(t *testing.T) {
 		q        Query
 		overlays []string
 	}{
-		{Query{Service: "eks", Accelerator: "h100", Intent: "inference"}, []string{"base", "eks", "h100", "inference"}},
+		// The OS defaults to the service's first supported one, the serving
+		// platform to kserve.
+		{Query{Service: "eks", Accelerator: "h100", Intent: "inference"}, []string{"base", "eks", "h100", "inference", "ubuntu", "eks-ubuntu", "inference-kserve"}},
 		// Least specific first, ties by name, parents before children.
 		{Query{Service: "aks", Accelerator: "gb200", OS: "ubuntu", Intent: "training"},
 			[]string{"base", "aks", "gb200", "training", "ubuntu", "aks-training", "gb200-training"}},
 		{Query{Service: "eks", Accelerator: "h100", OS: "amazonlinux", Intent: "training", Nodes: 64},
-			[]string{"base", "amazonlinux", "eks", "h100", "training", "eks-amazonlinux", "training-large"}},
+			[]string{"base", "amazonlinux", "eks", "h100", "training", "eks-amazonlinux", "eks-training", "training-large"}},
 		// The nodes criterion: 63 nodes is below training-large's bound.
-		{Query{Service: "eks", Accelerator: "h100", Intent: "training", Nodes: 63}, []string{"base", "eks", "h100", "training"}},
+		{Query{Service: "eks", Accelerator: "h100", Intent: "training", Nodes: 63},
+			[]string{"base", "eks", "h100", "training", "ubuntu", "eks-training", "eks-ubuntu", "eks-ubuntu-training"}},
 	}
 	for _, tt := range tests {
 		res, err := c.Resolve(tt.q)
@@ -38,7 +41,7 @@ func TestResolveOrderAndProvenance(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := res.Recipe
-	if r.Name != "gke-gb200-training-n128" {
+	if r.Name != "gke-gb200-cos-training-n128" {
 		t.Errorf("name = %s", r.Name)
 	}
 	if got := r.Constraints["GPU.smi.gpu-count"]; got.Value != ">= 4" || got.Source != "gb200-training" {
@@ -89,12 +92,12 @@ func TestResolveOrderAndProvenance(t *testing.T) {
 
 func TestDisabledComponents(t *testing.T) {
 	c := mustLoad(t, "")
-	res, err := c.Resolve(Query{Service: "eks", Accelerator: "h100", Intent: "inference"})
+	res, err := c.Resolve(Query{Service: "gke", Accelerator: "h100", Intent: "inference"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := res.Recipe
-	for _, name := range []string{"network-operator", "skyhook-operator", "nvidia-dra-driver-gpu"} {
+	for _, name := range []string{"network-operator", "skyhook-operator", "skyhook-customizations", "nvidia-dra-driver-gpu", "nim-operator"} {
 		if _, ok := r.Components[name]; ok {
 			t.Errorf("disabled %s is in the recipe", name)
 		}
@@ -152,11 +155,11 @@ func TestReadRecipeErrors(t *testing.T) {
 			t.Errorf("ReadRecipe error = %v, want %q", err, tt.want)
 		}
 	}
-	r, err := ReadRecipe([]byte(strings.Replace(good, "deploymentOrder:\n- cert-manager\n", "deploymentOrder:\n", 1)))
+	r, err := ReadRecipe([]byte(strings.Replace(good, "deploymentOrder:\n- aws-ebs-csi-driver\n", "deploymentOrder:\n", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.DeploymentOrder[0] != "cert-manager" {
+	if r.DeploymentOrder[0] != "aws-ebs-csi-driver" {
 		t.Errorf("deployment order not recomputed: %v", r.DeploymentOrder)
 	}
 }

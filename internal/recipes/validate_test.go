@@ -60,7 +60,7 @@ func testRecipe(constraints map[string]Constraint) *Recipe {
 }
 
 func req(value string, required bool) Constraint {
-	return Constraint{ConstraintSpec: ConstraintSpec{Value: value, Required: required}, Source: "t"}
+	return Constraint{ConstraintSpec: ConstraintSpec{Value: value, Required: required, Remediation: "fix " + value}, Source: "t"}
 }
 
 func TestValidateStatuses(t *testing.T) {
@@ -109,11 +109,26 @@ func TestValidateStatuses(t *testing.T) {
 	for _, line := range []string{
 		"failed  OS.release.ID",
 		"skipped  GPU.smi.cuda-version",
-		"recipe test: 1 passed, 3 failed, 2 skipped",
+		"readiness test: 1 passed, 3 failed, 2 skipped",
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(string(table)), "  "), strings.Join(strings.Fields(line), "  ")) {
 			t.Errorf("table lacks %q:\n%s", line, table)
 		}
+	}
+
+	// The remediation is printed under each failure, and only there.
+	lines := strings.Split(string(table), "\n")
+	fixes := 0
+	for i, l := range lines {
+		if strings.HasPrefix(l, "  fix: ") {
+			fixes++
+			if !strings.HasPrefix(lines[i-1], "failed") {
+				t.Errorf("fix line %q is not under a failure", l)
+			}
+		}
+	}
+	if fixes != 3 || !strings.Contains(string(table), "failed   OS.release.ID         == rhel   ubuntu      t       ubuntu is not == rhel\n  fix: fix rhel\n") {
+		t.Errorf("want a fix line under each of the 3 failures:\n%s", table)
 	}
 
 	js, err := rep.Format(ReportJSON)
@@ -121,8 +136,30 @@ func TestValidateStatuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	var back Report
-	if err := json.Unmarshal(js, &back); err != nil || back.Failed != 3 || len(back.Checks) != 6 {
+	if err := json.Unmarshal(js, &back); err != nil || back.Failed != 3 || len(back.Checks) != 6 || back.Phase != PhaseReadiness {
 		t.Errorf("JSON report: %v %+v", err, back)
+	}
+	for _, c := range back.Checks {
+		if (c.Status == StatusFailed) != (c.Remediation != "") {
+			t.Errorf("JSON check %s (%s) remediation %q: want it on failures only", c.Name, c.Status, c.Remediation)
+		}
+	}
+
+	ct, err := rep.Format(ReportCTRF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ctrf ctrfDoc
+	if err := json.Unmarshal(ct, &ctrf); err != nil {
+		t.Fatal(err)
+	}
+	if s := ctrf.Results.Summary; s.Tests != 6 || s.Passed != 1 || s.Failed != 3 || s.Skipped != 2 || ctrf.Results.Tool.Name != "nvbind" {
+		t.Errorf("CTRF summary = %+v", s)
+	}
+	for _, tc := range ctrf.Results.Tests {
+		if tc.Name == "OS.release.ID" && (tc.Status != "failed" || tc.Extra["remediation"] != "fix rhel" || tc.Suite != "readiness") {
+			t.Errorf("CTRF test = %+v", tc)
+		}
 	}
 
 	ju, err := rep.Format(ReportJUnit)
@@ -138,6 +175,9 @@ func TestValidateStatuses(t *testing.T) {
 	for _, c := range run.Cases {
 		if c.Failure != nil {
 			failures++
+			if !strings.Contains(c.Failure.Text, "remediation: fix ") {
+				t.Errorf("JUnit failure %s lacks the remediation: %q", c.Name, c.Failure.Text)
+			}
 		}
 		if c.Skipped != nil {
 			skips++

@@ -37,6 +37,28 @@ func TestRecipeWorkflow(t *testing.T) {
 		t.Errorf("validate with a recipe as snapshot: %s", r)
 	}
 
+	// The phases past readiness, and a recipe from a snapshot.
+	td := filepath.Join(root, "internal/recipes/testdata")
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"recipe", "validate", "--recipe", rec, "--phase", "deployment", "--cluster-dump", filepath.Join(td, "cluster/eks-h100-healthy.json")}, 0, "0 failed"},
+		{[]string{"recipe", "validate", "--recipe", rec, "--phase", "deployment", "--cluster-dump", filepath.Join(td, "cluster/eks-h100-broken.json"), "--format", "ctrf"}, 1, `"remediation"`},
+		{[]string{"recipe", "validate", "--recipe", rec, "--phase", "performance", "--nccl-log", filepath.Join(td, "nccl/eks-h100-pass.log")}, 0, "338.6 GB/s"},
+		{[]string{"recipe", "validate", "--recipe", rec, "--phase", "performance", "--nccl-log", filepath.Join(td, "nccl/eks-h100-fail.log")}, 1, "  fix: "},
+		{[]string{"recipe", "validate", "--recipe", rec, "--phase", "conformance", "--evidence-dir", dir}, 1, "secure_accelerator_access"},
+		{[]string{"recipe", "fabric-job", "--recipe", rec}, 0, "kind: MPIJob"},
+		{[]string{"recipe", "render", "--snapshot", filepath.Join(aicr, "gb200.yaml"), "--intent", "training"}, 0, "name: eks-gb200-ubuntu-training"},
+		{[]string{"recipe", "render", "--service", "gke", "--accelerator", "h100", "--os", "rhel", "--intent", "training"}, 2, ""},
+	} {
+		r := nvbind(tt.args...)
+		if r.Code != tt.code || !strings.Contains(r.Stdout, tt.want) {
+			t.Errorf("%v: want exit %d and %q: %s", tt.args[1:], tt.code, tt.want, r)
+		}
+	}
+
 	// This host, measured with no driver: a partial snapshot that still
 	// validates, with the GPU constraints failing or skipped.
 	snap := filepath.Join(dir, "host.yaml")
@@ -65,10 +87,14 @@ func TestRecipeWorkflow(t *testing.T) {
 		}
 	}
 
-	// deploy.sh against a helm that records its calls.
+	// deploy.sh against a helm and a kubectl that record their calls.
 	helmDir := t.TempDir()
 	fake := "#!/bin/sh\necho \"$*\" >> " + filepath.Join(helmDir, "log") + "\n"
 	if err := os.WriteFile(filepath.Join(helmDir, "helm"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fakeKubectl := "#!/bin/sh\necho \"$*\" >> " + filepath.Join(helmDir, "kubectl-log") + "\n"
+	if err := os.WriteFile(filepath.Join(helmDir, "kubectl"), []byte(fakeKubectl), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r := runCmd(t, []string{"PATH=" + helmDir + ":" + os.Getenv("PATH")}, bash, filepath.Join(dir, "bundle-helm", "deploy.sh"))
@@ -79,8 +105,16 @@ func TestRecipeWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// EKS H100 training on Ubuntu: eight charts, EBS CSI first (Prometheus'
+	// volume), nvbind before the GPU Operator; the Skyhook tuning is a
+	// manifest applied with kubectl after its operator.
 	lines := strings.Split(strings.TrimSpace(string(log)), "\n")
-	if len(lines) != 6 || !strings.HasPrefix(lines[0], "upgrade --install cert-manager ") || !strings.HasPrefix(lines[3], "upgrade --install gpu-operator ") {
+	if len(lines) != 8 || !strings.HasPrefix(lines[0], "upgrade --install aws-ebs-csi-driver ") ||
+		!strings.HasPrefix(lines[4], "upgrade --install nvbind ") || !strings.HasPrefix(lines[5], "upgrade --install gpu-operator ") {
 		t.Errorf("helm calls:\n%s", log)
+	}
+	klog, err := os.ReadFile(filepath.Join(helmDir, "kubectl-log"))
+	if err != nil || string(klog) != "apply --server-side --namespace skyhook --filename components/skyhook-customizations/manifests.yaml\n" {
+		t.Errorf("kubectl calls: %v\n%s", err, klog)
 	}
 }

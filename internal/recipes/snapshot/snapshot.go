@@ -1,8 +1,8 @@
 // Package snapshot measures this node, offline, into an AICR-format
 // Snapshot: OS release, kernel, cgroup version, kernel modules and command
 // line, GPUs with driver and CUDA versions, container engines and whether
-// nvbind is registered with them, and, given a kubeconfig, the Kubernetes
-// server version. A reading that cannot be taken is recorded as unreadable
+// nvbind is registered with them (package recipes/kube adds the cluster's
+// view). A reading that cannot be taken is recorded as unreadable
 // with the reason; the snapshot is then marked partial.
 package snapshot
 
@@ -27,8 +27,6 @@ type Options struct {
 	Root string
 	// GPU is passed to gpu.Discover.
 	GPU gpu.DiscoverOptions
-	// Kubeconfig, when set, adds K8s.server from the cluster's /version.
-	Kubeconfig string
 	// Version is nvbind's version, recorded in metadata and NVBind.runtime.
 	Version string
 }
@@ -64,9 +62,6 @@ func Collect(opts Options) *recipes.Snapshot {
 	commandLine(s, root)
 	gpus(s, opts.GPU)
 	containerEngines(s, opts.Version)
-	if opts.Kubeconfig != "" {
-		kubernetes(s, opts.Kubeconfig)
-	}
 	s.Sort()
 	return s
 }
@@ -281,20 +276,5 @@ func containerEngines(s *recipes.Snapshot, version string) {
 	s.Set("NVBind", "runtime", "engines", strings.Join(registered, ","))
 	if version != "" {
 		s.Set("NVBind", "runtime", "version", version)
-	}
-}
-
-func kubernetes(s *recipes.Snapshot, kubeconfig string) {
-	v, err := serverVersion(kubeconfig)
-	if err != nil {
-		s.MarkUnreadable("K8s.server", err.Error())
-		return
-	}
-	s.Set("K8s", "server", "version", v.GitVersion)
-	if v.GoVersion != "" {
-		s.Set("K8s", "server", "goVersion", v.GoVersion)
-	}
-	if v.Platform != "" {
-		s.Set("K8s", "server", "platform", v.Platform)
 	}
 }

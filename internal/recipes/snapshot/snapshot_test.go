@@ -1,12 +1,7 @@
 package snapshot
 
 import (
-	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,72 +190,5 @@ func TestCollectSimulatedDriver(t *testing.T) {
 		if got := lookup(t, s, name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
-	}
-}
-
-func writeKubeconfig(t *testing.T, server, caPEM, extraUser string) string {
-	t.Helper()
-	ca := ""
-	if caPEM != "" {
-		ca = "    certificate-authority-data: " + base64.StdEncoding.EncodeToString([]byte(caPEM)) + "\n"
-	}
-	kc := "apiVersion: v1\nkind: Config\ncurrent-context: test\n" +
-		"contexts:\n- name: other\n  context: {cluster: nope, user: nope}\n- name: test\n  context: {cluster: c1, user: u1}\n" +
-		"clusters:\n- name: c1\n  cluster:\n    server: " + server + "\n" + ca +
-		"users:\n- name: u1\n  user:\n" + extraUser
-	p := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(p, []byte(kc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func TestKubernetesVersion(t *testing.T) {
-	var gotAuth string
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotAuth = r.Header.Get("Authorization")
-		if r.URL.Path != "/version" {
-			http.NotFound(w, r)
-			return
-		}
-		json.NewEncoder(w).Encode(map[string]string{"gitVersion": "v1.33.5-eks-3025e55", "goVersion": "go1.24.9", "platform": "linux/amd64"})
-	}))
-	defer srv.Close()
-	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	stub(t, &gpu.Inventory{Source: gpu.SourceNone}, nil, nil)
-	root := fakeRoot(t, hostFiles)
-
-	s := Collect(Options{Root: root, Kubeconfig: writeKubeconfig(t, srv.URL, caPEM, "    tokenFile: "+tokenFile+"\n")})
-	if got := lookup(t, s, "K8s.server.version"); got != "v1.33.5-eks-3025e55" {
-		t.Errorf("K8s.server.version = %q", got)
-	}
-	if got := lookup(t, s, "K8s.server.platform"); got != "linux/amd64" {
-		t.Errorf("K8s.server.platform = %q", got)
-	}
-	if gotAuth != "Bearer s3cret" {
-		t.Errorf("Authorization = %q", gotAuth)
-	}
-
-	// Without the cluster's CA the server is not trusted.
-	s = Collect(Options{Root: root, Kubeconfig: writeKubeconfig(t, srv.URL, "", "    token: x\n")})
-	if why, ok := s.Unreadable("K8s.server.version"); !ok || !strings.Contains(why, "certificate") {
-		t.Errorf("untrusted server: %q %v", why, ok)
-	}
-	// A server that fails is recorded, not fatal.
-	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "no", http.StatusForbidden)
-	}))
-	defer bad.Close()
-	s = Collect(Options{Root: root, Kubeconfig: writeKubeconfig(t, bad.URL, "", "    token: x\n")})
-	if why, _ := s.Unreadable("K8s.server.version"); !strings.Contains(why, "403") {
-		t.Errorf("403 not recorded: %q", why)
-	}
-	s = Collect(Options{Root: root, Kubeconfig: filepath.Join(t.TempDir(), "missing")})
-	if why, _ := s.Unreadable("K8s.server.version"); !strings.Contains(why, "kubeconfig") {
-		t.Errorf("missing kubeconfig not recorded: %q", why)
 	}
 }
