@@ -18,6 +18,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/nvbind/nvbind/deploy/helm"
 	"github.com/nvbind/nvbind/internal/atomicfile"
 )
 
@@ -88,6 +89,11 @@ func Bundle(r *Recipe, opts BundleOptions) (map[string]File, error) {
 			files[manifestsPath(name)] = File{Data: m, Mode: 0o644}
 		}
 		files["components/"+name+"/README.md"] = File{Data: componentReadme(r, name), Mode: 0o644}
+		if c.IsBundled() {
+			if err := addBundledChart(files, name, c); err != nil {
+				return nil, err
+			}
+		}
 	}
 	switch opts.Deployer {
 	case DeployerHelm:
@@ -115,6 +121,27 @@ func Bundle(r *Recipe, opts BundleOptions) (map[string]File, error) {
 	}
 	files[ChecksumsFile] = File{Data: checksums(files), Mode: 0o644}
 	return files, nil
+}
+
+// bundledChart is the chart nvbind carries (deploy/helm/nvbind); tests
+// replace it.
+var bundledChart = helm.Load
+
+// addBundledChart writes the chart a component installs from the bundle
+// under charts/<chart>/, refusing a recipe that pins another version than
+// the one this nvbind carries.
+func addBundledChart(files map[string]File, name string, c Component) error {
+	chart, err := bundledChart()
+	if err != nil {
+		return fmt.Errorf("component %s: %w", name, err)
+	}
+	if chart.Name != c.Chart || chart.Version != c.Version {
+		return fmt.Errorf("component %s: wants chart %s %s, this nvbind carries %s %s", name, c.Chart, c.Version, chart.Name, chart.Version)
+	}
+	for p, data := range chart.Files {
+		files[bundledChartDir(c.Chart)+"/"+p] = File{Data: data, Mode: 0o644}
+	}
+	return nil
 }
 
 // withSets returns a copy of r with "component:path=value" overrides applied
@@ -277,11 +304,14 @@ func shellWord(s string) string {
 // the bundle's root.
 func helmInstall(name string, c Component) []string {
 	args := []string{"upgrade", "--install", name, c.ChartRef()}
-	if !c.IsOCI() {
-		args = append(args, "--repo", c.Repository)
+	switch {
+	case c.IsBundled(): // the chart directory is the version
+	case c.IsOCI():
+		args = append(args, "--version", c.Version)
+	default:
+		args = append(args, "--repo", c.Repository, "--version", c.Version)
 	}
 	return append(args,
-		"--version", c.Version,
 		"--namespace", c.Namespace, "--create-namespace",
 		"--values", "components/"+name+"/values.yaml",
 		"--wait", "--timeout", "10m")
@@ -481,7 +511,10 @@ func componentReadme(r *Recipe, name string) []byte {
 	}
 	if c.HasChart() {
 		fmt.Fprintf(&b, "- Chart: `%s` version `%s`", c.ChartRef(), c.Version)
-		if !c.IsOCI() {
+		switch {
+		case c.IsBundled():
+			b.WriteString(", carried in this bundle (no chart registry needed)")
+		case !c.IsOCI():
 			fmt.Fprintf(&b, " from `%s`", c.Repository)
 		}
 		b.WriteByte('\n')
@@ -548,7 +581,14 @@ func application(name string, c Component, wave int, opts BundleOptions) map[str
 		values = map[string]any{}
 	}
 	var sources []any
-	if c.HasChart() {
+	if c.IsBundled() {
+		sources = append(sources, map[string]any{
+			"repoURL":        opts.RepoURL,
+			"targetRevision": "HEAD",
+			"path":           path.Join(strings.Trim(opts.RepoPath, "/"), bundledChartDir(c.Chart)),
+			"helm":           map[string]any{"releaseName": name, "valuesObject": values},
+		})
+	} else if c.HasChart() {
 		sources = append(sources, map[string]any{
 			"repoURL":        repo,
 			"chart":          c.Chart,

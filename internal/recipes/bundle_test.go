@@ -398,7 +398,7 @@ func TestArgoCDWaves(t *testing.T) {
 			} `json:"metadata"`
 			Spec struct {
 				Source struct {
-					RepoURL, Chart, TargetRevision string
+					RepoURL, Chart, TargetRevision, Path string
 				} `json:"source"`
 			} `json:"spec"`
 		}
@@ -411,8 +411,14 @@ func TestArgoCDWaves(t *testing.T) {
 		}
 		waves[name] = w
 		c := r.Components[name]
-		if strings.Contains(app.Spec.Source.RepoURL, "://") && c.IsOCI() || app.Spec.Source.TargetRevision != c.Version || app.Spec.Source.Chart != c.Chart {
-			t.Errorf("%s: source %+v", name, app.Spec.Source)
+		switch src := app.Spec.Source; {
+		case c.IsBundled():
+			// nvbind's chart, from the bundle's own Git location.
+			if src.RepoURL != placeholderRepoURL || src.Path != "charts/"+c.Chart || src.TargetRevision != "HEAD" {
+				t.Errorf("%s: bundled chart source %+v", name, src)
+			}
+		case strings.Contains(src.RepoURL, "://") && c.IsOCI() || src.TargetRevision != c.Version || src.Chart != c.Chart:
+			t.Errorf("%s: source %+v", name, src)
 		}
 	}
 	for name, c := range r.Components {

@@ -162,8 +162,8 @@ func checkStackInvariants(t *testing.T, r *Recipe) {
 	if valueAt(nv.Values, "runtimeClass.create") != true {
 		t.Errorf("%s: nvbind does not create its RuntimeClass", r.Name)
 	}
-	if got, want := valueAt(nv.Values, "driverRoot"), valueAt(gpuOp.Values, "hostPaths.driverInstallDir"); want != nil && got != want {
-		t.Errorf("%s: nvbind driverRoot %v != gpu-operator driverInstallDir %v", r.Name, got, want)
+	if got, want := valueAt(nv.Values, "install.driverRoot"), valueAt(gpuOp.Values, "hostPaths.driverInstallDir"); want != nil && got != want {
+		t.Errorf("%s: nvbind install.driverRoot %v != gpu-operator driverInstallDir %v", r.Name, got, want)
 	}
 }
 
@@ -190,7 +190,7 @@ func TestChartPins(t *testing.T) {
 		"kube-prometheus-stack": {"https://prometheus-community.github.io/helm-charts", "82.8.0"},
 		"skyhook-operator":      {"https://helm.ngc.nvidia.com/nvidia/skyhook", "v0.14.0"},
 		"network-operator":      {"https://helm.ngc.nvidia.com/nvidia", "25.1.0"},
-		"nvbind":                {"oci://ghcr.io/nvbind/charts", "0.1.0"},
+		"nvbind":                {"bundled", "0.1.0"},
 	}
 	c := mustLoad(t, "")
 	base := c.Overlays[BaseOverlay]

@@ -168,17 +168,31 @@ const (
 // HasChart reports whether the component installs a Helm chart.
 func (c Component) HasChart() bool { return c.Chart != "" }
 
+// RepoBundled is the repository of a chart the bundle carries itself
+// (nvbind's own, embedded in the binary): no chart registry is needed.
+const RepoBundled = "bundled"
+
 // IsOCI reports whether the chart comes from an OCI registry.
 func (c Component) IsOCI() bool { return strings.HasPrefix(c.Repository, "oci://") }
 
+// IsBundled reports whether the bundle carries the chart (charts/<chart>).
+func (c Component) IsBundled() bool { return c.Repository == RepoBundled }
+
 // ChartRef is the chart argument for helm: oci://host/path/chart for OCI
-// registries, the bare chart name otherwise (used with --repo).
+// registries, ./charts/<chart> for a bundled chart, the bare chart name
+// otherwise (used with --repo).
 func (c Component) ChartRef() string {
-	if c.IsOCI() {
+	switch {
+	case c.IsOCI():
 		return strings.TrimSuffix(c.Repository, "/") + "/" + c.Chart
+	case c.IsBundled():
+		return "./" + bundledChartDir(c.Chart)
 	}
 	return c.Chart
 }
+
+// bundledChartDir is where a bundle carries a chart.
+func bundledChartDir(chart string) string { return "charts/" + chart }
 
 // Format is an output encoding.
 type Format string
@@ -321,8 +335,8 @@ func checkComponent(name string, c Component) error {
 // checkComponentFields checks the fields that are set, as an overlay may set
 // some of them only.
 func checkComponentFields(name string, c Component) error {
-	if c.Repository != "" && !strings.HasPrefix(c.Repository, "https://") && !strings.HasPrefix(c.Repository, "oci://") {
-		return fmt.Errorf("component %s: repository %q must start with https:// or oci://", name, c.Repository)
+	if c.Repository != "" && c.Repository != RepoBundled && !strings.HasPrefix(c.Repository, "https://") && !strings.HasPrefix(c.Repository, "oci://") {
+		return fmt.Errorf("component %s: repository %q must start with https:// or oci://, or be %q", name, c.Repository, RepoBundled)
 	}
 	if c.Chart != "" && !validName(c.Chart) {
 		return fmt.Errorf("component %s: chart %q must be lower-case letters, digits and '-'", name, c.Chart)

@@ -481,3 +481,70 @@ func treeDiff(a, b string) string {
 	sort.Strings(out)
 	return strings.Join(out, "\n")
 }
+
+// TestBundleCarriesTheChart: a cluster bundle carries nvbind's chart, and
+// the recipe's values for it pass the chart's schema (helm lint --strict)
+// and render the DaemonSet the deployment phase checks, with the recipe's
+// driver root.
+func TestBundleCarriesTheChart(t *testing.T) {
+	helm := helmTool(t)
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		criteria   []string
+		driverRoot string
+	}{
+		{[]string{"--service", "eks", "--accelerator", "h100", "--os", "ubuntu", "--intent", "training"}, "/run/nvidia/driver"},
+		{[]string{"--service", "eks", "--accelerator", "h100", "--os", "amazonlinux", "--intent", "inference"}, "/"},
+		{[]string{"--service", "gke", "--accelerator", "h100", "--intent", "training"}, "/home/kubernetes/bin/nvidia"},
+	} {
+		name := strings.Join(tt.criteria, "")
+		rec := filepath.Join(dir, name+".yaml")
+		if r := nvbindCLI(t, nil, append([]string{"recipe", "render", "-o", rec}, tt.criteria...)...); r.Code != 0 {
+			t.Fatalf("render %v: %s", tt.criteria, r)
+		}
+		out := filepath.Join(dir, name)
+		if r := nvbindCLI(t, nil, "bundle", "--recipe", rec, "-o", out); r.Code != 0 {
+			t.Fatalf("bundle: %s", r)
+		}
+		run := func(name string, args ...string) Result {
+			cmd := exec.Command(name, args...)
+			cmd.Dir = out
+			o, err := cmd.CombinedOutput()
+			res := Result{Stdout: string(o)}
+			if ee, ok := err.(*exec.ExitError); ok {
+				res.Code = ee.ExitCode()
+			}
+			return res
+		}
+		if r := run("sha256sum", "-c", "--quiet", "checksums.txt"); r.Code != 0 {
+			t.Errorf("%v: checksums: %s", tt.criteria, r)
+		}
+		if r := run(helm, "lint", "--strict", "./charts/nvbind", "--values", "components/nvbind/values.yaml"); r.Code != 0 {
+			t.Errorf("%v: the recipe's values fail the chart: %s", tt.criteria, r)
+		}
+		r := run(helm, "template", "nvbind", "./charts/nvbind", "--namespace", "nvbind-system", "--values", "components/nvbind/values.yaml")
+		if r.Code != 0 {
+			t.Fatalf("%v: helm template: %s", tt.criteria, r)
+		}
+		var ds *appsv1.DaemonSet
+		for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(r.Stdout, -1) {
+			var meta struct{ Kind string }
+			if yaml.Unmarshal([]byte(doc), &meta) == nil && meta.Kind == "DaemonSet" {
+				ds = &appsv1.DaemonSet{}
+				if err := yaml.UnmarshalStrict([]byte(doc), ds); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if ds == nil || ds.Name != "nvbind" || ds.Namespace != "nvbind-system" {
+			t.Fatalf("%v: no DaemonSet nvbind-system/nvbind (the deployment check's):\n%s", tt.criteria, r.Stdout)
+		}
+		if len(ds.Spec.Template.Spec.InitContainers) == 0 || envOf(ds.Spec.Template.Spec.InitContainers[0])["DRIVER_ROOT"] != tt.driverRoot {
+			t.Errorf("%v: the installer's DRIVER_ROOT is not %s", tt.criteria, tt.driverRoot)
+		}
+		if len(ds.Spec.Template.Spec.Containers) != 1 {
+			// devicePlugin.enabled=false: the GPU Operator's plugin serves nvidia.com/gpu
+			t.Errorf("%v: containers %d, want only the installer's keeper", tt.criteria, len(ds.Spec.Template.Spec.Containers))
+		}
+	}
+}
