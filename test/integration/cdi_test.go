@@ -42,7 +42,8 @@ func TestCDISpecAcceptedByPodman(t *testing.T) {
 		}
 	}
 	spec := fmt.Sprintf("/var/run/cdi/nvbind-it-%d.yaml", os.Getpid())
-	t.Cleanup(func() { os.Remove(spec) })
+	// The spec and the lock file its writer takes beside it.
+	t.Cleanup(func() { os.Remove(spec); os.Remove(filepath.Join(filepath.Dir(spec), "."+filepath.Base(spec)+".lock")) })
 
 	conf := filepath.Join(dir, "containers.conf")
 	os.WriteFile(conf, []byte("[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"), 0o644)
