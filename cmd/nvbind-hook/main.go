@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/hook"
 )
 
@@ -31,9 +32,13 @@ const (
 )
 
 func main() {
+	os.Args = doorArgv(os.Args, os.Getenv(config.EnvPath))
 	if err := hook.EnsureCleanEnv(); err != nil {
 		fmt.Fprintf(os.Stderr, "nvbind-hook: %v\n", err)
 		os.Exit(exitFailed)
+	}
+	if code, ok := runDoor(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); ok {
+		os.Exit(code)
 	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stderr))
 }
@@ -66,7 +71,7 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 		fs.StringVar(&mode, "mode", "", "octal mode")
 		fs.Var(&paths, "path", "path in the container (repeatable)")
 	case "-h", "--help", "help":
-		fmt.Fprintln(stderr, usage)
+		fmt.Fprintln(stderr, usage+"\n"+doorUsage)
 		return 0
 	default:
 		return fail(exitUsage, "unknown subcommand %q (want update-ldcache, create-symlinks or chmod)", sub)

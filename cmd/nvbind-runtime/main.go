@@ -7,14 +7,12 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/nvbind/nvbind/internal/config"
-	"github.com/nvbind/nvbind/internal/inject"
+	"github.com/nvbind/nvbind/internal/door"
 	"github.com/nvbind/nvbind/internal/oci"
-	"github.com/nvbind/nvbind/internal/request"
 )
 
 func main() {
@@ -57,42 +55,19 @@ func run(argv []string) int {
 	return fatal(log, oci.Exec(runtime, argv))
 }
 
-// prepare is the create path: 2. load the spec, 3. read the request,
-// 4. apply the edits, 5. write the spec back atomically.
+// prepare is the create path: 2. load the spec, 3.-5. the request, the
+// decision and the edits (internal/door, shared with nvbind-hook's doors),
+// 6. write the spec back atomically.
 func prepare(args *oci.Args, cfg *config.Config, log *logrus.Logger) error {
 	data, err := oci.ReadSpec(args.Bundle)
 	if err != nil {
 		return err
 	}
-	if !oci.MayRequest(data) {
-		log.Debugf("container %s: no GPU request", args.ContainerID)
-		return nil
-	}
-	doc, err := oci.ParseDocument(data)
-	if err != nil {
-		return fmt.Errorf("bundle %s: %w", args.Bundle, err)
-	}
-	var env []string
-	if doc.Spec.Process != nil {
-		env = doc.Spec.Process.Env
-	}
-	req, err := request.Parse(env, doc.Spec.Annotations, cfg.CDI.DefaultKind)
-	if err != nil {
+	res, err := door.Edit(door.Call{Door: door.Runtime, ID: args.ContainerID, Spec: data, Source: "bundle " + args.Bundle}, cfg, log)
+	if err != nil || res == nil {
 		return err
 	}
-	if req == nil {
-		log.Debugf("container %s: no GPU request", args.ContainerID)
-		return nil
-	}
-	if err := inject.Apply(doc.Spec, req, cfg, log); err != nil {
-		return err
-	}
-	if err := oci.WriteDocument(args.Bundle, doc); err != nil {
-		return err
-	}
-	log.Debugf("container %s: injected %s (capabilities %s)", args.ContainerID,
-		strings.Join(req.Devices, ","), strings.Join(req.Capabilities, ","))
-	return nil
+	return oci.WriteDocument(args.Bundle, res.Doc)
 }
 
 // fatal reports err as one line on stderr and as an error in runc's log,

@@ -1,0 +1,215 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// These tests drive nvbind's hook doors: nvbind-hook precreate (Podman's
+// hooks.d), nvbind-hook prestart (raw runc, CRI-O) and the same binary as
+// nvidia-container-runtime-hook (docker run --gpus), each on the engine's
+// own runtime, with a simulated driver root.
+
+// precreate runs `nvbind-hook precreate` with spec on stdin.
+func precreate(t *testing.T, env []string, spec []byte, args ...string) Result {
+	t.Helper()
+	cmd := exec.Command(bins.Hook, append([]string{"precreate"}, args...)...)
+	cmd.Env = env
+	cmd.Stdin = bytes.NewReader(spec)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		res.Code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestPrecreateSameEditsAsRuntime: the precreate door writes exactly the
+// config.json nvbind-runtime writes into the bundle for the same spec, and
+// gives a spec without a request back byte for byte.
+func TestPrecreateSameEditsAsRuntime(t *testing.T) {
+	requireRoot(t)
+	s := newGeneratedSimRoot(t, 2)
+	b := newBundle(t, "true")
+	b.SetEnv("NVIDIA_VISIBLE_DEVICES=1")
+	b.Spec.Annotations = map[string]string{"nvbind.io/profile": "ml"}
+	b.Save(t)
+	orig := b.ReadConfig(t)
+
+	res := precreate(t, nil, orig, "--config", s.Config)
+	if res.Code != 0 || res.Stderr != "" {
+		t.Fatalf("precreate: %s", res)
+	}
+	// nvbind-runtime with /bin/true as the low-level runtime: it edits the
+	// bundle and hands off.
+	cfg, _ := os.ReadFile(s.Config)
+	trueCfg := filepath.Join(t.TempDir(), "config.toml")
+	os.WriteFile(trueCfg, bytes.Replace(cfg, []byte(`runtimes = ["runc"]`), []byte(`runtimes = ["true"]`), 1), 0o644)
+	if r := runRuntime(t, []string{"NVBIND_CONFIG=" + trueCfg}, "create", "--bundle", b.Dir, "c1"); r.Code != 0 {
+		t.Fatalf("nvbind-runtime create: %s", r)
+	}
+	if got := b.ReadConfig(t); string(got) != res.Stdout {
+		t.Errorf("precreate and nvbind-runtime disagree:\nprecreate: %s\nruntime:   %s", res.Stdout, got)
+	}
+	spec := decodeSpec(t, []byte(res.Stdout))
+	if !strings.Contains(strings.Join(spec.Process.Env, " "), "CUDA_DEVICE_ORDER=PCI_BUS_ID") {
+		t.Errorf("precreate: no profile env: %v", spec.Process.Env)
+	}
+
+	// No request: the input back byte for byte, odd formatting and unknown
+	// keys included.
+	plain := []byte("{\"ociVersion\": \"1.2.0\",  \"x-engine\": {\"b\":1, \"a\":[2]},\n \"process\": {\"env\": [\"PATH=/bin\"]}}\n")
+	if r := precreate(t, nil, plain, "--config", s.Config); r.Code != 0 || r.Stdout != string(plain) {
+		t.Errorf("precreate without a request changed the spec: %s", r)
+	}
+	// A bad request: one line, non-zero, nothing on stdout.
+	bad := bytes.Replace(orig, []byte("NVIDIA_VISIBLE_DEVICES=1"), []byte("NVIDIA_VISIBLE_DEVICES=7"), 1)
+	if r := precreate(t, nil, bad, "--config", s.Config); r.Code != 1 || r.Stdout != "" || strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, "nvbind-hook: precreate:") {
+		t.Errorf("precreate with a GPU that does not exist: %s", r)
+	}
+	// NVBIND_CONFIG from the caller's environment is honoured, though the
+	// hook drops its environment.
+	if r := precreate(t, []string{"NVBIND_CONFIG=" + s.Config}, orig); r.Code != 0 || r.Stdout != res.Stdout {
+		t.Errorf("precreate with NVBIND_CONFIG: %s", r)
+	}
+}
+
+// TestPrecreateRootlessUnreadableSpec: run as an unprivileged user, the
+// hook writes no just-in-time spec and names an unreadable spec.
+func TestPrecreateRootlessUnreadableSpec(t *testing.T) {
+	requireRoot(t)
+	s := newGeneratedSimRoot(t, 1)
+	// A world-readable place for what the unprivileged hook reads.
+	dir, err := os.MkdirTemp("", "nvb-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	specDir, jit := filepath.Join(dir, "cdi"), filepath.Join(dir, "jit", "nvidia.json")
+	os.MkdirAll(specDir, 0o755)
+	os.MkdirAll(filepath.Dir(jit), 0o777)
+	spec := filepath.Join(specDir, "nvidia.yaml")
+	data, _ := os.ReadFile(filepath.Join(s.SpecDir, "nvidia.yaml"))
+	os.WriteFile(spec, data, 0o600)
+	cfg := filepath.Join(dir, "config.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[cdi]\nspec-dirs = [%q]\njit-spec = %q\n[driver]\nroot = %q\n", specDir, jit, s.Dir)), 0o644)
+	hookBin := filepath.Join(dir, "nvbind-hook")
+	bin, _ := os.ReadFile(bins.Hook)
+	os.WriteFile(hookBin, bin, 0o755)
+
+	b := newBundle(t, "true")
+	b.SetEnv("NVIDIA_VISIBLE_DEVICES=0")
+	b.Save(t)
+	cmd := exec.Command(hookBin, "precreate", "--config", cfg)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Stdin = bytes.NewReader(b.ReadConfig(t))
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "CDI spec "+spec+" is not readable by uid 65534") || strings.Count(string(out), "\n") != 1 {
+		t.Errorf("rootless precreate with an unreadable spec: %v: %s", err, out)
+	}
+	if _, err := os.Stat(jit); err == nil {
+		t.Errorf("rootless precreate wrote %s", jit)
+	}
+}
+
+func TestPodmanPrecreateHook(t *testing.T) {
+	requireRoot(t)
+	podman := requireTool(t, "podman")
+	requireTool(t, "conmon")
+	s := newGeneratedSimRoot(t, 4)
+	dir := shortTempDir(t, "nvb-pmhook-")
+	conf := filepath.Join(dir, "containers.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[containers]\ndefault_ulimits = [%q, %q]\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n", ulimitNofile, ulimitNproc)), 0o644)
+	hooksDir := filepath.Join(dir, "hooks.d")
+	hookFile := filepath.Join(hooksDir, "nvbind.json")
+	configure := func(verb string) Result {
+		args := []string{"runtime", verb, "--runtime", "podman", "--mode", "hook", "--config", hookFile}
+		if verb == "configure" {
+			args = append(args, "--path", bins.Hook)
+		}
+		return nvbindCLI(t, s.Env(), args...)
+	}
+	if r := configure("configure"); r.Code != 0 || !strings.Contains(r.Stdout, "podman: wrote "+hookFile) {
+		t.Fatalf("configure --mode hook: %s", r)
+	}
+	fileContains(t, hookFile, `"precreate"`, `"always": true`, bins.Hook, "NVBIND_CONFIG="+s.Config)
+	if r := configure("configure"); r.Code != 0 || !strings.Contains(r.Stdout, "nothing changed") {
+		t.Errorf("second configure: %s", r)
+	}
+
+	pm := func(args ...string) Result {
+		base := []string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
+			"--storage-driver", "vfs", "--tmpdir", filepath.Join(dir, "tmp"), "--hooks-dir", hooksDir}
+		return runT(t, []string{"CONTAINERS_CONF=" + conf}, podman, append(base, args...)...)
+	}
+	var ids []string
+	t.Cleanup(func() {
+		pm("rm", "--all", "--force")
+		for _, id := range ids {
+			exec.Command("runc", "delete", "--force", id).Run()
+		}
+	})
+	if r := pm("import", busyboxTar(t, dir), "localhost/nvbind-busybox:test"); r.Code != 0 {
+		t.Fatalf("podman import: %s", r)
+	}
+	run := func(args ...string) Result {
+		cidfile := filepath.Join(dir, fmt.Sprintf("cid-%d", len(ids)))
+		defer func() {
+			if cid, err := os.ReadFile(cidfile); err == nil {
+				ids = append(ids, strings.TrimSpace(string(cid)))
+			}
+		}()
+		return pm(append([]string{"run", "--rm", "--cidfile", cidfile, "--network", "none", "--ulimit", ulimitNofile, "--ulimit", ulimitNproc}, args...)...)
+	}
+	const look = "ls /dev; grep -q libcuda.so.1 /etc/ld.so.cache && echo ldcache=yes; echo link=$(readlink " + driverLibDir + "/libcuda.so.1); env"
+	for _, tt := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"NVIDIA_VISIBLE_DEVICES=0", []string{"-e", "NVIDIA_VISIBLE_DEVICES=0"}, []string{"nvidia0"}},
+		{"CDI annotation", []string{"--annotation", "cdi.k8s.io/test=nvidia.com/gpu=2", "--annotation", "nvbind.io/profile=ml"}, []string{"nvidia2"}},
+	} {
+		res := run(append(tt.args, "localhost/nvbind-busybox:test", "sh", "-c", look)...)
+		wantGPUs(t, "podman precreate hook, "+tt.name, res, tt.want...)
+		for _, w := range []string{"nvidiactl", "ldcache=yes", "link=libcuda.so.580.95.05"} {
+			if !strings.Contains(res.Stdout, w) {
+				t.Errorf("%s: container lacks %q:\n%s", tt.name, w, res.Stdout)
+			}
+		}
+		if tt.name == "CDI annotation" && !strings.Contains(res.Stdout, "CUDA_DEVICE_ORDER=PCI_BUS_ID") {
+			t.Errorf("%s: no profile env:\n%s", tt.name, res.Stdout)
+		}
+	}
+	// No request: nothing of the driver's.
+	res := run("localhost/nvbind-busybox:test", "sh", "-c", look)
+	wantGPUs(t, "podman precreate hook, no request", res)
+	if strings.Contains(res.Stdout, "nvidiactl") || strings.Contains(res.Stdout, "ldcache=yes") {
+		t.Errorf("a container without a request got driver files:\n%s", res.Stdout)
+	}
+	// A request that cannot be met stops the container. Podman 4.3 shows
+	// only the hook's exit status; nvbind's line is in its log.
+	bad := run("-e", "NVIDIA_VISIBLE_DEVICES=9", "localhost/nvbind-busybox:test", "true")
+	if bad.Code == 0 || !strings.Contains(bad.Stderr, "nvbind-hook precreate") {
+		t.Errorf("a request for a GPU that does not exist: %s", bad)
+	}
+	fileContains(t, s.LogFile(), "precreate: ", "gpu=9")
+
+	if r := configure("unconfigure"); r.Code != 0 || !strings.Contains(r.Stdout, "removed "+hookFile) {
+		t.Errorf("unconfigure: %s", r)
+	}
+	if _, err := os.Stat(hookFile); err == nil {
+		t.Errorf("unconfigure left %s", hookFile)
+	}
+}
