@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // These tests drive nvbind's hook doors: nvbind-hook precreate (Podman's
@@ -212,4 +214,95 @@ func TestPodmanPrecreateHook(t *testing.T) {
 	if _, err := os.Stat(hookFile); err == nil {
 		t.Errorf("unconfigure left %s", hookFile)
 	}
+}
+
+// prestartBundle is a bundle whose spec calls nvbind-hook as a prestart
+// hook, as CRI-O's hooks.d or a hand-written spec would.
+func prestartBundle(t *testing.T, s *SimRoot, args ...string) *Bundle {
+	t.Helper()
+	b := newBundle(t, args...)
+	b.Spec.Hooks = &rspec.Hooks{Prestart: []rspec.Hook{{Path: bins.Hook, Args: []string{"nvbind-hook", "prestart", "--config", s.Config}}}}
+	withLdconfig(t, b)
+	b.Save(t)
+	return b
+}
+
+// runcRun runs the bundle on plain runc and deletes the container after.
+func runcRun(t *testing.T, s *SimRoot, b *Bundle) Result {
+	t.Helper()
+	id := fmt.Sprintf("nvbind-pre-%d-%d", os.Getpid(), containerSeq.Add(1))
+	t.Cleanup(func() { exec.Command("runc", "--root", s.RunRoot, "delete", "--force", id).Run() })
+	return runCmd(t, nil, "runc", "--root", s.RunRoot, "run", "--bundle", b.Dir, id)
+}
+
+const lookInside = "ls /dev; ldconfig -p | grep -q 'libcuda.so.1 (libc6,x86-64) => " + driverLibDir + "/libcuda.so.1' && echo ldcache=yes; " +
+	"echo link=$(readlink " + driverLibDir + "/libcuda.so.1); head -c4 " + driverLibDir + "/libcuda.so.1 | grep -q ELF && echo elf=yes; " +
+	"grep ' " + driverLibDir + "/libcuda.so' /proc/self/mountinfo; cat /dev/nvidiactl </dev/null >/dev/null 2>/tmp/e; cat /tmp/e"
+
+// TestRuncPrestartHook: plain runc with nvbind-hook as its prestart hook
+// gives the container the GPUs asked for, the driver's libraries
+// (read-only bind mounts, in the ld cache) and opens the device cgroup for
+// them; a container without a request is untouched.
+func TestRuncPrestartHook(t *testing.T) {
+	requireRoot(t)
+	s := newGeneratedSimRoot(t, 4)
+	before := hostMounts(t)
+	for _, tt := range []struct {
+		env  string
+		want []string
+	}{
+		{"NVIDIA_VISIBLE_DEVICES=1,3", []string{"nvidia1", "nvidia3"}},
+		{"NVIDIA_VISIBLE_DEVICES=all", []string{"nvidia0", "nvidia1", "nvidia2", "nvidia3"}},
+	} {
+		b := prestartBundle(t, s, "sh", "-c", lookInside)
+		b.SetEnv(tt.env)
+		b.Save(t)
+		res := runcRun(t, s, b)
+		wantGPUs(t, "runc prestart "+tt.env, res, tt.want...)
+		for _, w := range []string{"nvidiactl", "ldcache=yes", "link=libcuda.so.580.95.05", "elf=yes", " ro,nosuid,nodev"} {
+			if !strings.Contains(res.Stdout, w) {
+				t.Errorf("%s: container lacks %q:\n%s", tt.env, w, res)
+			}
+		}
+		// The simulated nodes have no driver behind them: opening one
+		// gets past the device cgroup (which would say "Operation not
+		// permitted") to the missing driver.
+		if !strings.Contains(res.Stdout, "/dev/nvidiactl': No such device or address") {
+			t.Errorf("%s: device cgroup denies /dev/nvidiactl:\n%s", tt.env, res.Stdout)
+		}
+	}
+	b := prestartBundle(t, s, "sh", "-c", lookInside)
+	res := runcRun(t, s, b)
+	wantGPUs(t, "runc prestart, no request", res)
+	if strings.Contains(res.Stdout, "nvidiactl\n") || strings.Contains(res.Stdout, "ldcache=yes") {
+		t.Errorf("a container without a request got driver files:\n%s", res.Stdout)
+	}
+	// A request that cannot be met: runc fails the start with the line.
+	b.SetEnv("NVIDIA_VISIBLE_DEVICES=9")
+	b.Save(t)
+	if res := runcRun(t, s, b); res.Code == 0 || !strings.Contains(res.Stderr, "nvbind-hook: prestart:") || !strings.Contains(res.Stderr, "gpu=9") {
+		t.Errorf("prestart with a GPU that does not exist: %s", res)
+	}
+	if left := containers(t, s.RunRoot); left != "" {
+		t.Errorf("containers left: %s", left)
+	}
+	if after := hostMounts(t); after != before {
+		t.Errorf("host mounts changed:\nbefore: %s\nafter:  %s", before, after)
+	}
+}
+
+// hostMounts lists the host's mount points.
+func hostMounts(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pts []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) > 4 {
+			pts = append(pts, f[4])
+		}
+	}
+	return strings.Join(pts, " ")
 }
