@@ -8,11 +8,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"strings"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -410,7 +413,9 @@ func (r *Root) attach(s source) error {
 		return err
 	}
 	target, err := r.open(dst)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+		// Missing, or under a dangling link: made inside the root, as the
+		// runtime makes its own mount points.
 		if err := r.makeMountPoint(dst, s.isDir); err != nil {
 			return err
 		}
@@ -426,6 +431,9 @@ func (r *Root) attach(s source) error {
 
 func (r *Root) makeMountPoint(p string, isDir bool) error {
 	dir, base, err := r.parent(p, true)
+	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, os.ErrNotExist) {
+		dir, base, err = r.parentFollowing(p)
+	}
 	if err != nil {
 		return err
 	}
@@ -443,6 +451,28 @@ func (r *Root) makeMountPoint(p string, isDir bool) error {
 		return nil // a dangling symlink, say: the open that follows decides
 	}
 	return err
+}
+
+// parentFollowing is parent(p, true) for a path under a dangling symlink
+// (an image's /usr/lib/x86_64-linux-gnu -> /somewhere): the link is
+// resolved inside the root, as the runtime resolves its mount points, and
+// the missing directories are made there. The container has not started,
+// so nothing inside it can change the links in between.
+func (r *Root) parentFollowing(p string) (*os.File, string, error) {
+	dir, base := path.Split(p)
+	joined, err := securejoin.SecureJoin(r.dir.Name(), dir)
+	if err != nil {
+		return nil, "", err
+	}
+	rel, err := filepath.Rel(r.dir.Name(), joined)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return nil, "", fmt.Errorf("%s resolves outside the root", p)
+	}
+	h, err := r.mkdirAll("/" + rel)
+	if err != nil {
+		return nil, "", err
+	}
+	return h, base, nil
 }
 
 // hookTimeout bounds a spec hook without a timeout of its own.

@@ -306,3 +306,48 @@ func hostMounts(t *testing.T) string {
 	}
 	return strings.Join(pts, " ")
 }
+
+// TestRuncPrestartHostileRootfs: the image's /dev and library dir are
+// symlinks out of the rootfs (absolute, and a chain of ..). The prestart
+// hook resolves every path inside the container's root: nothing of nvbind's
+// appears in the host directories they name, and no mount is left on the
+// host. (runc 1.1.5 itself follows the /dev link for its fd, stdin,
+// stdout, stderr and ptmx symlinks; those are runc's.)
+func TestRuncPrestartHostileRootfs(t *testing.T) {
+	requireRoot(t)
+	s := newGeneratedSimRoot(t, 2)
+	before := hostMounts(t)
+	for name, target := range map[string]func(host string) string{
+		"absolute": func(h string) string { return h },
+		"dotdot":   func(h string) string { return strings.Repeat("../", 20) + strings.TrimPrefix(h, "/") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			hostDev, hostLib := t.TempDir(), t.TempDir()
+			b := prestartBundle(t, s, "sh", "-c", lookInside)
+			os.RemoveAll(filepath.Join(b.Rootfs(), driverLibDir))
+			os.MkdirAll(filepath.Dir(filepath.Join(b.Rootfs(), driverLibDir)), 0o755)
+			os.Symlink(target(hostLib), filepath.Join(b.Rootfs(), driverLibDir))
+			os.RemoveAll(filepath.Join(b.Rootfs(), "dev"))
+			os.Symlink(target(hostDev), filepath.Join(b.Rootfs(), "dev"))
+			b.SetEnv("NVIDIA_VISIBLE_DEVICES=1")
+			b.Save(t)
+			res := runcRun(t, s, b)
+			for _, runcs := range []string{"fd", "ptmx", "stdin", "stdout", "stderr"} {
+				os.Remove(filepath.Join(hostDev, runcs))
+			}
+			assertEmptyDir(t, hostDev)
+			assertEmptyDir(t, hostLib)
+			// The links resolve inside the rootfs, where the hook made the
+			// node and the mounts: the container runs with its GPU.
+			if res.Code != 0 || !strings.Contains(res.Stdout, "nvidia1\n") || !strings.Contains(res.Stdout, "ldcache=yes") {
+				t.Errorf("the container did not get its GPU:\n%s", res)
+			}
+			if left := containers(t, s.RunRoot); left != "" {
+				t.Errorf("containers left: %s", left)
+			}
+		})
+	}
+	if after := hostMounts(t); after != before {
+		t.Errorf("host mounts changed:\nbefore: %s\nafter:  %s", before, after)
+	}
+}
