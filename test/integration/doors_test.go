@@ -351,3 +351,99 @@ func TestRuncPrestartHostileRootfs(t *testing.T) {
 		t.Errorf("host mounts changed:\nbefore: %s\nafter:  %s", before, after)
 	}
 }
+
+// TestDockerGpusHook: `docker run --gpus` on Docker's own runc, with
+// nvbind-hook installed as nvidia-container-runtime-hook by `nvbind runtime
+// configure --mode gpus` in a directory on dockerd's PATH. Without the
+// link, Docker's own error.
+func TestDockerGpusHook(t *testing.T) {
+	requireRoot(t)
+	dockerd := requireTool(t, "dockerd")
+	docker := requireTool(t, "docker")
+	requireTool(t, "containerd")
+	s := newGeneratedSimRoot(t, 4)
+	dir := shortTempDir(t, "nvb-gpus-")
+	cfg := filepath.Join(dir, "daemon.json")
+	os.WriteFile(cfg, []byte(`{"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 1024, "Soft": 1024}, "nproc": {"Name": "nproc", "Hard": 1024, "Soft": 1024}}}`), 0o644)
+	linkDir := filepath.Join(dir, "bin")
+	os.MkdirAll(linkDir, 0o755)
+	link := filepath.Join(linkDir, "nvidia-container-runtime-hook")
+	sock := "unix://" + filepath.Join(dir, "docker.sock")
+	dk := func(args ...string) Result { return runT(t, nil, docker, append([]string{"-H", sock}, args...)...) }
+	start := func(log string) *daemon {
+		env := append(s.Env(), "PATH="+linkDir+":"+os.Getenv("PATH"))
+		d := startDaemon(t, env, filepath.Join(dir, log), dockerd,
+			"--config-file", cfg, "-H", sock,
+			"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+			"--pidfile", filepath.Join(dir, "docker.pid"),
+			"--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver", "vfs")
+		d.extraPIDFiles = []string{filepath.Join(dir, "exec/containerd/containerd.pid")}
+		d.waitReady(t, func() error {
+			if r := dk("version"); r.Code != 0 {
+				return fmt.Errorf("docker version: %s", strings.TrimSpace(r.Stderr))
+			}
+			return nil
+		})
+		return d
+	}
+	run := func(args ...string) Result {
+		return dk(append([]string{"run", "--rm", "--network", "none"}, args...)...)
+	}
+	const look = "ls /dev; grep -q libcuda.so.1 /etc/ld.so.cache && echo ldcache=yes; echo link=$(readlink " + driverLibDir + "/libcuda.so.1)"
+
+	// No hook on dockerd's PATH: Docker's own error.
+	d := start("dockerd-nohook.log")
+	if r := dk("import", busyboxTar(t, dir), "nvbind-busybox:test"); r.Code != 0 {
+		t.Fatalf("docker import: %s", r)
+	}
+	if r := run("--gpus", "all", "nvbind-busybox:test", "true"); r.Code == 0 || !strings.Contains(r.Stderr, `could not select device driver "" with capabilities: [[gpu]]`) {
+		t.Errorf("--gpus without a hook: %s", r)
+	}
+	d.stop(t)
+
+	res := nvbindCLI(t, nil, "runtime", "configure", "--runtime", "docker", "--mode", "gpus", "--config", link, "--path", bins.Hook)
+	if res.Code != 0 || !strings.Contains(res.Stdout, "docker: wrote "+link) {
+		t.Fatalf("configure --mode gpus: %s", res)
+	}
+	if target, err := os.Readlink(link); err != nil || target != bins.Hook {
+		t.Fatalf("link %s -> %q, %v", link, target, err)
+	}
+	start("dockerd.log")
+	for _, tt := range []struct {
+		gpus string
+		want []string
+	}{
+		{"all", []string{"nvidia0", "nvidia1", "nvidia2", "nvidia3"}},
+		{`"device=1"`, []string{"nvidia1"}},
+		{"2", []string{"nvidia0", "nvidia1"}},
+	} {
+		res := run("--gpus", tt.gpus, "nvbind-busybox:test", "sh", "-c", look)
+		wantGPUs(t, "docker run --gpus "+tt.gpus, res, tt.want...)
+		for _, w := range []string{"nvidiactl", "ldcache=yes", "link=libcuda.so.580.95.05"} {
+			if !strings.Contains(res.Stdout, w) {
+				t.Errorf("--gpus %s: container lacks %q:\n%s", tt.gpus, w, res.Stdout)
+			}
+		}
+	}
+	wantGPUs(t, "docker run without --gpus", run("nvbind-busybox:test", "ls", "/dev"))
+	bad := run("--gpus", `"device=9"`, "nvbind-busybox:test", "true")
+	if bad.Code == 0 || !strings.Contains(bad.Stderr, "nvbind-hook: prestart:") || !strings.Contains(bad.Stderr, "gpu=9") {
+		t.Errorf("--gpus for a GPU that does not exist: %s", bad)
+	}
+	if r := dk("ps", "-aq"); strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("containers left behind: %s", r.Stdout)
+	}
+
+	// configure never replaces a program of that name that is not nvbind's.
+	other := filepath.Join(dir, "other-hook")
+	os.WriteFile(other, []byte("#!/bin/sh\n"), 0o755)
+	if r := nvbindCLI(t, nil, "runtime", "configure", "--runtime", "docker", "--mode", "gpus", "--config", other, "--path", bins.Hook); r.Code == 0 || !strings.Contains(r.Stderr, "is not nvbind's") {
+		t.Errorf("configure over another program: %s", r)
+	}
+	if r := nvbindCLI(t, nil, "runtime", "unconfigure", "--runtime", "docker", "--mode", "gpus", "--config", link); r.Code != 0 || !strings.Contains(r.Stdout, "removed "+link) {
+		t.Errorf("unconfigure: %s", r)
+	}
+	if _, err := os.Lstat(link); err == nil {
+		t.Errorf("unconfigure left %s", link)
+	}
+}
