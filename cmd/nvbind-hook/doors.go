@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -46,6 +47,14 @@ func doorArgv(argv []string, envConfig string) []string {
 	return append(out, "--config="+envConfig)
 }
 
+// needsCleanEnv: every subcommand but precreate re-executes itself with an
+// empty environment first. precreate is a filter Podman starts with its own
+// (or the hooks.d file's) environment, never the image's, and it starts no
+// program; a re-exec would double its cost on every container.
+func needsCleanEnv(argv []string) bool {
+	return len(argv) < 2 || argv[1] != "precreate"
+}
+
 // runDoor runs a door subcommand; ok is false for any other subcommand.
 func runDoor(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int, ok bool) {
 	if len(args) == 0 {
@@ -70,6 +79,21 @@ func runDoor(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int
 	}
 	if fs.NArg() > 0 {
 		return fail(exitUsage, "%s: unexpected argument %q", sub, fs.Arg(0))
+	}
+	if sub == "precreate" {
+		// Podman runs the hook for every container: one without a request
+		// is answered before the config file is even read.
+		data, err := hook.ReadProposedSpec(stdin)
+		if err != nil {
+			return fail(exitFailed, "%s: %v", sub, err)
+		}
+		if !oci.MayRequest(data) {
+			if _, err := stdout.Write(data); err != nil {
+				return fail(exitFailed, "%s: %v", sub, err)
+			}
+			return 0, true
+		}
+		stdin = bytes.NewReader(data)
 	}
 	cfg, err := config.LoadFile(*path)
 	if err != nil {

@@ -33,9 +33,11 @@ const (
 
 func main() {
 	os.Args = doorArgv(os.Args, os.Getenv(config.EnvPath))
-	if err := hook.EnsureCleanEnv(); err != nil {
-		fmt.Fprintf(os.Stderr, "nvbind-hook: %v\n", err)
-		os.Exit(exitFailed)
+	if needsCleanEnv(os.Args) {
+		if err := hook.EnsureCleanEnv(); err != nil {
+			fmt.Fprintf(os.Stderr, "nvbind-hook: %v\n", err)
+			os.Exit(exitFailed)
+		}
 	}
 	if code, ok := runDoor(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); ok {
 		os.Exit(code)

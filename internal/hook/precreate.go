@@ -19,7 +19,7 @@ import (
 // its input back byte for byte; one that asks gets the same edits
 // nvbind-runtime would make. Nothing is written on failure.
 func Precreate(in io.Reader, out io.Writer, cfg *config.Config, log *logrus.Logger) error {
-	data, err := readLimited(in, maxConfigSize, "proposed config.json on stdin")
+	data, err := ReadProposedSpec(in)
 	if err != nil {
 		return err
 	}
@@ -40,6 +40,11 @@ func Precreate(in io.Reader, out io.Writer, cfg *config.Config, log *logrus.Logg
 	}
 	_, err = out.Write(data)
 	return err
+}
+
+// ReadProposedSpec reads the spec a precreate hook gets on stdin.
+func ReadProposedSpec(in io.Reader) ([]byte, error) {
+	return readLimited(in, maxConfigSize, "proposed config.json on stdin")
 }
 
 // readLimited reads all of r, refusing more than max bytes or nothing.
