@@ -6,6 +6,13 @@
 //	nvbind-hook update-ldcache --folder DIR [--folder DIR ...]
 //	nvbind-hook create-symlinks --link TARGET::LINK [--link ...]
 //	nvbind-hook chmod --mode MODE --path PATH [--path ...]
+//
+// It is also nvbind's two hook doors (doors.go), for engines that keep
+// their own runtime:
+//
+//	nvbind-hook precreate [--config FILE]   Podman hooks.d: spec on stdin, edited spec on stdout
+//	nvbind-hook prestart [--config FILE]    OCI prestart/createRuntime hook: inject into the created container
+//	nvidia-container-runtime-hook prestart  the same, as dockerd's --gpus calls it
 package main
 
 import (

@@ -150,9 +150,10 @@ func TestPodmanPrecreateHook(t *testing.T) {
 		t.Errorf("second configure: %s", r)
 	}
 
+	hooks := hooksDir
 	pm := func(args ...string) Result {
 		base := []string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
-			"--storage-driver", "vfs", "--tmpdir", filepath.Join(dir, "tmp"), "--hooks-dir", hooksDir}
+			"--storage-driver", "vfs", "--tmpdir", filepath.Join(dir, "tmp"), "--hooks-dir", hooks}
 		return runT(t, []string{"CONTAINERS_CONF=" + conf}, podman, append(base, args...)...)
 	}
 	var ids []string
@@ -214,6 +215,23 @@ func TestPodmanPrecreateHook(t *testing.T) {
 	if _, err := os.Stat(hookFile); err == nil {
 		t.Errorf("unconfigure left %s", hookFile)
 	}
+
+	// The hooks.d file written for CRI-O (stage prestart), read by Podman:
+	// the same hook injects into the created container.
+	hooks = filepath.Join(dir, "hooks-prestart.d")
+	crioFile := filepath.Join(hooks, "nvbind.json")
+	if r := nvbindCLI(t, s.Env(), "runtime", "configure", "--runtime", "crio", "--mode", "hook", "--config", crioFile, "--path", bins.Hook); r.Code != 0 {
+		t.Fatalf("configure --runtime crio --mode hook: %s", r)
+	}
+	fileContains(t, crioFile, `"prestart"`)
+	res = run("-e", "NVIDIA_VISIBLE_DEVICES=3", "localhost/nvbind-busybox:test", "sh", "-c", look)
+	wantGPUs(t, "hooks.d prestart stage, NVIDIA_VISIBLE_DEVICES=3", res, "nvidia3")
+	for _, w := range []string{"nvidiactl", "ldcache=yes", "link=libcuda.so.580.95.05"} {
+		if !strings.Contains(res.Stdout, w) {
+			t.Errorf("hooks.d prestart stage: container lacks %q:\n%s", w, res.Stdout)
+		}
+	}
+	wantGPUs(t, "hooks.d prestart stage, no request", run("localhost/nvbind-busybox:test", "ls", "/dev"))
 }
 
 // prestartBundle is a bundle whose spec calls nvbind-hook as a prestart
