@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/nvbind/nvbind/internal/gpu/simroot"
 )
 
 // These tests drive nvbind's hook doors: nvbind-hook precreate (Podman's
@@ -464,4 +467,122 @@ func TestDockerGpusHook(t *testing.T) {
 	if _, err := os.Lstat(link); err == nil {
 		t.Errorf("unconfigure left %s", link)
 	}
+}
+
+// TestPodmanRootlessPrecreateHook: rootless Podman (uid 65534, one-id
+// mapping, its default runc) with the hooks.d file nvbind wrote: the hook
+// runs as that user, injects the driver's files (the ld cache hook runs in
+// the user's namespace) and writes nothing outside what the user owns (no
+// just-in-time spec). A spec the user cannot read stops the container.
+//
+// Rootless runc bind-mounts device nodes from the host path equal to the
+// container path (/dev/nvidia0): a real driver has them, a simulated root
+// cannot put them in the host's /dev. The spec is therefore stripped of
+// device nodes here; the runtime's request for them is checked first.
+func TestPodmanRootlessPrecreateHook(t *testing.T) {
+	requireRoot(t)
+	podman := requireTool(t, "podman")
+	setpriv := requireTool(t, "setpriv")
+	requireTool(t, "conmon")
+	// Everything the user reads sits in a world-readable dir.
+	dir, err := os.MkdirTemp("", "nvb-rl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	hook := filepath.Join(dir, "bin", "nvbind-hook")
+	os.MkdirAll(filepath.Dir(hook), 0o755)
+	bin, _ := os.ReadFile(bins.Hook)
+	os.WriteFile(hook, bin, 0o755)
+	driver := filepath.Join(dir, "driver")
+	if _, err := simroot.Build(driver, simroot.Options{GPUs: 2, LDCache: true}); err != nil {
+		t.Fatal(err)
+	}
+	specDir := filepath.Join(dir, "cdi")
+	spec := filepath.Join(specDir, "nvidia.json")
+	mustRun(t, nil, bins.CLI, "cdi", "generate", "--driver-root", driver, "--output", spec, "--hook-path", hook, "--no-nvml", "--format", "json")
+	os.Chmod(specDir, 0o755)
+	os.Chmod(spec, 0o644)
+	withNodes, _ := os.ReadFile(spec)
+	jit := filepath.Join(dir, "jit", "nvidia.json")
+	os.MkdirAll(filepath.Dir(jit), 0o755)
+	cfg := filepath.Join(dir, "config.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[cdi]\nspec-dirs = [%q]\njit-spec = %q\n[driver]\nroot = %q\n[hook]\npath = %q\n", specDir, jit, driver, hook)), 0o644)
+	hooksFile := filepath.Join(dir, "hooks.d", "nvbind.json")
+	if r := nvbindCLI(t, []string{"NVBIND_CONFIG=" + cfg}, "runtime", "configure", "--runtime", "podman", "--mode", "hook", "--config", hooksFile, "--path", hook); r.Code != 0 {
+		t.Fatalf("configure: %s", r)
+	}
+	home, xdg := filepath.Join(dir, "home"), filepath.Join(dir, "xdg")
+	for _, d := range []string{home, xdg} {
+		os.MkdirAll(d, 0o700)
+		os.Chown(d, 65534, 65534)
+	}
+	tarball := busyboxTar(t, filepath.Join(dir, "image"))
+	os.Chmod(filepath.Dir(tarball), 0o755)
+	os.Chmod(tarball, 0o644)
+	pm := func(args ...string) Result {
+		base := []string{"--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i", "PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_RUNTIME_DIR=" + xdg,
+			podman, "--root", filepath.Join(home, "root"), "--runroot", filepath.Join(xdg, "run"), "--storage-driver", "vfs",
+			"--cgroup-manager", "cgroupfs", "--events-backend", "file", "--hooks-dir", filepath.Dir(hooksFile)}
+		return runT(t, nil, setpriv, append(base, args...)...)
+	}
+	t.Cleanup(func() {
+		pm("rm", "--all", "--force")
+		// Rootless Podman keeps a pause process holding its namespaces.
+		killPIDFile(filepath.Join(xdg, "libpod/tmp/pause.pid"))
+	})
+	if r := pm("import", tarball, "localhost/nvbind-busybox:test"); r.Code != 0 {
+		t.Fatalf("rootless podman import: %s", r)
+	}
+	run := func(args ...string) Result {
+		return pm(append([]string{"run", "--rm", "--network", "none"}, args...)...)
+	}
+	// With the device nodes: the hook asked runc for them.
+	if r := run("-e", "NVIDIA_VISIBLE_DEVICES=1", "localhost/nvbind-busybox:test", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "mount /dev/nvidiactl:") {
+		t.Errorf("rootless podman with device nodes: %s", r)
+	}
+	os.WriteFile(spec, stripDeviceNodes(t, withNodes), 0o644)
+	look := "id -u; ls /dev; grep -q libcuda.so.1 /etc/ld.so.cache && echo ldcache=yes; echo link=$(readlink " + driverLibDir + "/libcuda.so.1); head -c4 " + driverLibDir + "/libcuda.so.1 | grep -q ELF && echo elf=yes"
+	res := run("-e", "NVIDIA_VISIBLE_DEVICES=1", "localhost/nvbind-busybox:test", "sh", "-c", look)
+	wantGPUs(t, "rootless podman, precreate hook", res)
+	for _, w := range []string{"ldcache=yes", "link=libcuda.so.580.95.05", "elf=yes"} {
+		if !strings.Contains(res.Stdout, w) {
+			t.Errorf("rootless: container lacks %q:\n%s", w, res.Stdout)
+		}
+	}
+	wantGPUs(t, "rootless podman, no request", run("localhost/nvbind-busybox:test", "ls", "/dev"))
+	if _, err := os.Stat(jit); err == nil {
+		t.Errorf("the rootless hook wrote %s", jit)
+	}
+	os.Chmod(spec, 0o600)
+	if r := run("-e", "NVIDIA_VISIBLE_DEVICES=1", "localhost/nvbind-busybox:test", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "nvbind-hook precreate") {
+		t.Errorf("rootless podman with an unreadable spec: %s", r)
+	}
+}
+
+// stripDeviceNodes drops every deviceNodes list from a JSON CDI spec.
+func stripDeviceNodes(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			delete(x, "deviceNodes")
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	walk(v)
+	out, _ := json.Marshal(v)
+	return out
 }
