@@ -57,16 +57,16 @@ func allowDevicesV2(pid int, all []rspec.LinuxDeviceCgroup) error {
 	if err != nil {
 		return fmt.Errorf("device cgroup: %w", err)
 	}
-	dir := filepath.Join("/sys/fs/cgroup", paths[""])
+	return setDeviceProgram(filepath.Join("/sys/fs/cgroup", paths[""]), all)
+}
+
+// setDeviceProgram attaches to the cgroup v2 dir a device program for
+// rules plus runc's defaults, replacing the programs attached there
+// (runc's, and systemd's under its cgroup driver): a device program can
+// only narrow what another one allows.
+func setDeviceProgram(dir string, rules []rspec.LinuxDeviceCgroup) error {
 	var res cgroups.Resources
-	for _, r := range all {
-		rule, err := toRule(r)
-		if err != nil {
-			return err
-		}
-		res.Devices = append(res.Devices, rule)
-	}
-	for _, r := range runcDefaultRules {
+	for _, r := range append(append([]rspec.LinuxDeviceCgroup(nil), rules...), runcDefaultRules...) {
 		rule, err := toRule(r)
 		if err != nil {
 			return err
