@@ -61,6 +61,11 @@ type hooksWhen struct {
 	Always bool `json:"always"`
 }
 
+// defaultHookDir is where each engine reads hooks.d files by default:
+// Podman both HookDirs (the first masks the second), CRI-O only the
+// second. A Podman file in the first therefore never hides CRI-O's.
+var defaultHookDir = map[string]string{Podman: HookDirs[0], CRIO: HookDirs[1]}
+
 // hookStage is the stage each hooks.d engine runs nvbind-hook at: Podman
 // filters the spec before the runtime sees it (precreate: the same edits
 // as nvbind-runtime, env and rlimits included); CRI-O has no precreate, so
@@ -80,7 +85,7 @@ func hookPlan(opts Options, configure bool) (*plan, error) {
 	}
 	path := opts.ConfigPath
 	if path == "" {
-		path = filepath.Join(HookDirs[0], HookFileName)
+		path = filepath.Join(defaultHookDir[opts.Engine], HookFileName)
 	}
 	notes := []string{"hooks.d is read for every container: no restart needed",
 		"a container asks with -e NVIDIA_VISIBLE_DEVICES=0, or the CDI annotation; its runtime stays " + map[string]string{Podman: "Podman's", CRIO: "CRI-O's"}[opts.Engine]}
