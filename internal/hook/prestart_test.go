@@ -1,11 +1,14 @@
 package hook
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
@@ -114,5 +117,32 @@ func TestMknod(t *testing.T) {
 	}
 	if err := r.mknod(rspec.LinuxDevice{Path: "/dev/x", Type: "z"}); err == nil {
 		t.Error("an unknown type was accepted")
+	}
+}
+
+func TestSameUserNamespace(t *testing.T) {
+	if err := sameUserNamespace(os.Getpid()); err != nil {
+		t.Errorf("own process: %v", err)
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("no unshare")
+	}
+	cmd := exec.Command(unshare, "--user", "sleep", "10")
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	// Wait until it has its namespace.
+	self, _ := os.Readlink("/proc/self/ns/user")
+	for i := 0; i < 100; i++ {
+		if ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid)); ns != self && ns != "" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := sameUserNamespace(cmd.Process.Pid); err == nil || !strings.Contains(err.Error(), "own user namespace") {
+		t.Errorf("a process in its own user namespace: %v", err)
 	}
 }
