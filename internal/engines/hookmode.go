@@ -195,6 +195,9 @@ type HookMode struct {
 	// HooksFile is nvbind's hooks.d file in effect ("" for none), and Stage
 	// its stage.
 	HooksFile, Stage string
+	// Others are nvbind's files in later dirs, masked for Podman by the
+	// first (CRI-O reads the last dir only).
+	Others []string
 	// GpusHook is the nvidia-container-runtime-hook dockerd would find on
 	// PATH ("" for none); GpusIsNvbind says it is nvbind-hook.
 	GpusHook     string
@@ -202,9 +205,11 @@ type HookMode struct {
 }
 
 // DetectHookModes looks for nvbind's hooks.d file in dirs (the first that
-// has one wins, as hooks.d masking does) and for the --gpus hook on PATH.
+// has a file of that name wins, as Podman's masking does; CRI-O's is the
+// last dir's, reported in Others) and for the --gpus hook on PATH.
 func DetectHookModes(dirs []string) HookMode {
 	var m HookMode
+	masked := false
 	for _, d := range dirs {
 		p := filepath.Join(d, HookFileName)
 		data, err := os.ReadFile(p)
@@ -212,10 +217,14 @@ func DetectHookModes(dirs []string) HookMode {
 			continue
 		}
 		var f hooksFile
-		if json.Unmarshal(data, &f) == nil && len(f.Hook.Args) > 0 && f.Hook.Args[0] == "nvbind-hook" {
+		ours := json.Unmarshal(data, &f) == nil && len(f.Hook.Args) > 0 && f.Hook.Args[0] == "nvbind-hook"
+		switch {
+		case ours && !masked:
 			m.HooksFile, m.Stage = p, strings.Join(f.Stages, ",")
+		case ours:
+			m.Others = append(m.Others, p+" (stage "+strings.Join(f.Stages, ",")+")")
 		}
-		break
+		masked = true
 	}
 	if p, err := exec.LookPath(NvidiaHookName); err == nil {
 		m.GpusHook = p

@@ -146,9 +146,19 @@ func TestDoctorHookModes(t *testing.T) {
 			t.Errorf("%s: %+v", name, c)
 		}
 	}
-	// A same-named file in the first dir masks nvbind's.
+	// Podman's file in the first dir, CRI-O's in the second: both named.
+	if _, err := Configure(Options{Engine: Podman, Mode: ModeHook, ConfigPath: filepath.Join(etc, HookFileName), RuntimePath: hook}); err != nil {
+		t.Fatal(err)
+	}
+	opts.Engines = []Engine{}
+	if c := checkOf(t, Doctor(opts), "mode-hook"); c.Status != Pass || !strings.Contains(c.Message, filepath.Join(etc, HookFileName)+" (stage precreate)") ||
+		!strings.Contains(c.Message, "also "+filepath.Join(share, HookFileName)) {
+		t.Errorf("two hooks.d files: %+v", c)
+	}
+	// Another tool's same-named file in the first dir masks nvbind's for
+	// Podman.
 	writeFile(t, filepath.Join(etc, HookFileName), `{"version":"1.0.0","hook":{"path":"/x","args":["x"]},"when":{"always":true},"stages":["prestart"]}`)
-	if c := checkOf(t, Doctor(opts), "mode-hook"); c.Status != Skip {
-		t.Errorf("masked hooks.d file: %+v", c)
+	if m := DetectHookModes(opts.HookDirs); m.HooksFile != "" || len(m.Others) != 1 {
+		t.Errorf("masked hooks.d file: %+v", m)
 	}
 }
