@@ -6,6 +6,13 @@
 //	nvbind-hook update-ldcache --folder DIR [--folder DIR ...]
 //	nvbind-hook create-symlinks --link TARGET::LINK [--link ...]
 //	nvbind-hook chmod --mode MODE --path PATH [--path ...]
+//
+// It is also nvbind's two hook doors (doors.go), for engines that keep
+// their own runtime:
+//
+//	nvbind-hook precreate [--config FILE]   Podman hooks.d: spec on stdin, edited spec on stdout
+//	nvbind-hook prestart [--config FILE]    OCI prestart/createRuntime hook: inject into the created container
+//	nvidia-container-runtime-hook prestart  the same, as dockerd's --gpus calls it
 package main
 
 import (
@@ -16,6 +23,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/hook"
 )
 
@@ -31,9 +39,15 @@ const (
 )
 
 func main() {
-	if err := hook.EnsureCleanEnv(); err != nil {
-		fmt.Fprintf(os.Stderr, "nvbind-hook: %v\n", err)
-		os.Exit(exitFailed)
+	os.Args = doorArgv(os.Args, os.Getenv(config.EnvPath))
+	if needsCleanEnv(os.Args) {
+		if err := hook.EnsureCleanEnv(); err != nil {
+			fmt.Fprintf(os.Stderr, "nvbind-hook: %v\n", err)
+			os.Exit(exitFailed)
+		}
+	}
+	if code, ok := runDoor(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); ok {
+		os.Exit(code)
 	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stderr))
 }
@@ -66,7 +80,7 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 		fs.StringVar(&mode, "mode", "", "octal mode")
 		fs.Var(&paths, "path", "path in the container (repeatable)")
 	case "-h", "--help", "help":
-		fmt.Fprintln(stderr, usage)
+		fmt.Fprintln(stderr, usage+"\n"+doorUsage)
 		return 0
 	default:
 		return fail(exitUsage, "unknown subcommand %q (want update-ldcache, create-symlinks or chmod)", sub)

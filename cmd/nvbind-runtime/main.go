@@ -7,16 +7,12 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/nvbind/nvbind/internal/config"
-	"github.com/nvbind/nvbind/internal/inject"
+	"github.com/nvbind/nvbind/internal/door"
 	"github.com/nvbind/nvbind/internal/oci"
-	"github.com/nvbind/nvbind/internal/policy"
-	"github.com/nvbind/nvbind/internal/profiles"
-	"github.com/nvbind/nvbind/internal/request"
 )
 
 func main() {
@@ -59,77 +55,19 @@ func run(argv []string) int {
 	return fatal(log, oci.Exec(runtime, argv))
 }
 
-// prepare is the create path: 2. load the spec, 3. read the request,
-// 4. ask the policy, 5. apply the edits, 6. audit the decision and write
-// the spec back atomically.
+// prepare is the create path: 2. load the spec, 3.-6. the request, the
+// policy's decision, the edits and the audit line (internal/door, shared
+// with nvbind-hook's doors), 7. write the spec back atomically.
 func prepare(args *oci.Args, cfg *config.Config, log *logrus.Logger) error {
 	data, err := oci.ReadSpec(args.Bundle)
 	if err != nil {
 		return err
 	}
-	if !oci.MayRequest(data) && !request.MayRequestExtra(data, policy.AnnotationPrefixes(cfg)) {
-		log.Debugf("container %s: no GPU request", args.ContainerID)
-		return nil
-	}
-	doc, err := oci.ParseDocument(data)
-	if err != nil {
-		return fmt.Errorf("bundle %s: %w", args.Bundle, err)
-	}
-	// A malformed policy fails every GPU create (closed, not open).
-	pol, err := policy.Load(cfg)
-	if err != nil {
+	res, err := door.Edit(door.Call{Door: door.Runtime, ID: args.ContainerID, Bundle: args.Bundle, Spec: data, Source: "bundle " + args.Bundle}, cfg, log)
+	if err != nil || res == nil {
 		return err
 	}
-	req, err := request.ParseWith(policy.RequestInput(doc.Spec), pol.RequestOptions())
-	if err != nil {
-		return err
-	}
-	if req == nil {
-		log.Debugf("container %s: no GPU request", args.ContainerID)
-		return nil
-	}
-	if len(req.Ignored) > 0 {
-		log.Infof("container %s: %s ignored (%s): the %s request wins", args.ContainerID,
-			request.EnvVisibleDevices, strings.Join(req.Ignored, ","), req.Source)
-	}
-	dec, err := pol.Decide(policy.Identify(doc.Spec, data), req, policy.CatalogFacts(func() (*profiles.Catalog, error) {
-		return profiles.LoadCatalog(cfg)
-	}))
-	if err != nil {
-		return err
-	}
-	trail, err := pol.OpenTrail(log.Warnf)
-	if err != nil {
-		return err
-	}
-	defer trail.Close()
-	c := policy.Container{ID: args.ContainerID, Bundle: args.Bundle, DriverRoot: cfg.Driver.Root, Before: data}
-	if refusal := dec.Err(); refusal != nil {
-		if err := trail.Record(dec, c); err != nil {
-			return err
-		}
-		return refusal
-	}
-	if err := pol.PrepareCaches(dec, req); err != nil {
-		return err
-	}
-	if err := inject.Apply(doc.Spec, req, cfg, log); err != nil {
-		return err
-	}
-	if trail.Active() {
-		if c.After, err = doc.Marshal(); err != nil {
-			return err
-		}
-	}
-	if err := trail.Record(dec, c); err != nil {
-		return err
-	}
-	if err := oci.WriteDocument(args.Bundle, doc); err != nil {
-		return err
-	}
-	log.Debugf("container %s: injected %s (capabilities %s; policy rule %s, %s)", args.ContainerID,
-		strings.Join(req.Devices, ","), strings.Join(req.Capabilities, ","), dec.Rule, dec.Outcome)
-	return nil
+	return oci.WriteDocument(args.Bundle, res.Doc)
 }
 
 // fatal reports err as one line on stderr and as an error in runc's log,

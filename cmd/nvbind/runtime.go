@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/engines"
 )
 
@@ -33,7 +34,10 @@ func newRuntimeVerbCmd(verb string, stdout, stderr io.Writer) *cobra.Command {
 		Use:   verb + " --runtime docker|containerd|podman|crio",
 		Short: "register nvbind-runtime as the runtime \"nvbind\"",
 		Args:  noArgs(stderr),
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Mode == engines.ModeHook || opts.Mode == engines.ModeGpus {
+				hookModeOptions(&opts, cmd.Flags().Changed("path"))
+			}
 			return code(runtimeVerb(verb, opts, printRC, stdout, stderr))
 		},
 	}
@@ -45,11 +49,13 @@ func newRuntimeVerbCmd(verb string, stdout, stderr io.Writer) *cobra.Command {
 	fs.StringVar(&opts.ConfigPath, "config", "", "config file to edit (default: the engine's own; containerd's main config, whose imports decide on a drop-in)")
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "print the result and change nothing")
 	fs.BoolVar(&opts.CDI, "cdi", false, "docker: turn on features.cdi (unconfigure: turn it off)")
+	fs.StringVar(&opts.Mode, "mode", engines.ModeRuntime, "runtime: register nvbind-runtime; hook: podman/crio hooks.d file (--config: the file); gpus: docker --gpus link (--config: the link)")
 	if configure {
-		fs.StringVar(&opts.RuntimePath, "path", defaultRuntimePath(), "nvbind-runtime to register")
+		fs.StringVar(&opts.RuntimePath, "path", defaultRuntimePath(), "nvbind-runtime to register (nvbind-hook with --mode hook|gpus)")
 		fs.BoolVar(&opts.SetAsDefault, "set-as-default", false, "docker: make nvbind the default-runtime")
 		fs.BoolVar(&printRC, "print-runtimeclass", false, "containerd, crio: print the Kubernetes RuntimeClass for the nvbind handler and change nothing")
 	}
+	c.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions(engines.Modes, cobra.ShellCompDirectiveNoFileComp))
 	c.RegisterFlagCompletionFunc("runtime", cobra.FixedCompletions(engines.Names, cobra.ShellCompDirectiveNoFileComp))
 	return c
 }
@@ -117,6 +123,26 @@ func printResult(w io.Writer, res *engines.Result, configure, dryRun bool) {
 	}
 }
 
+// hookModeOptions sets what the hook modes need: nvbind-hook (beside this
+// nvbind unless --path says otherwise), and for a hooks.d file the config
+// file this nvbind reads, so the hook reads the same one.
+func hookModeOptions(opts *engines.Options, pathSet bool) {
+	if !pathSet {
+		opts.RuntimePath = engines.DefaultHookPath
+		if exe, err := os.Executable(); err == nil {
+			p := filepath.Join(filepath.Dir(exe), "nvbind-hook")
+			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+				opts.RuntimePath = p
+			}
+		}
+	}
+	if c := os.Getenv(config.EnvPath); c != "" {
+		if abs, err := filepath.Abs(c); err == nil {
+			opts.HookEnv = []string{config.EnvPath + "=" + abs}
+		}
+	}
+}
+
 // defaultRuntimePath is the nvbind-runtime installed beside this nvbind,
 // else the usual install location.
 func defaultRuntimePath() string {
@@ -134,4 +160,9 @@ unconfigure removes only what configure added. The original file is kept
 once as FILE.nvbind.bak; a second run changes nothing.
 
   nvbind runtime configure --runtime docker|containerd|podman|crio [flags]
-  nvbind runtime unconfigure --runtime docker|containerd|podman|crio [flags]`
+  nvbind runtime unconfigure --runtime docker|containerd|podman|crio [flags]
+
+Hook modes keep the engine's own runtime (see docs/modes.md):
+  nvbind runtime configure --runtime podman --mode hook   # hooks.d/nvbind.json, stage precreate
+  nvbind runtime configure --runtime crio --mode hook     # hooks.d/nvbind.json, stage prestart
+  nvbind runtime configure --runtime docker --mode gpus   # nvidia-container-runtime-hook -> nvbind-hook`

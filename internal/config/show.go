@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -80,9 +81,11 @@ func join(prefix, key string) string {
 	return prefix + "." + key
 }
 
+// Compiled on first use: every nvbind-runtime create and nvbind-hook
+// precreate links this package, and only `config show` needs them.
 var (
-	tableLine = regexp.MustCompile(`^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$`)
-	keyLine   = regexp.MustCompile(`^\s*("[^"]*"|[A-Za-z0-9_-]+)\s*=`)
+	tableLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$`) })
+	keyLine   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*("[^"]*"|[A-Za-z0-9_-]+)\s*=`) })
 )
 
 // keyLines maps the dotted keys a TOML file sets to their lines. It reads
@@ -94,11 +97,11 @@ func keyLines(data []byte) map[string]int {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
-		if m := tableLine.FindStringSubmatch(line); m != nil {
+		if m := tableLine().FindStringSubmatch(line); m != nil {
 			table = strings.ReplaceAll(strings.ReplaceAll(m[1], `"`, ""), " ", "")
 			continue
 		}
-		if m := keyLine.FindStringSubmatch(line); m != nil {
+		if m := keyLine().FindStringSubmatch(line); m != nil {
 			out[join(table, strings.Trim(m[1], `"`))] = n
 		}
 	}

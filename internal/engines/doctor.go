@@ -68,6 +68,8 @@ type DoctorOptions struct {
 	// ConfigError is why nvbind's config file could not be loaded (Config
 	// then holds the defaults).
 	ConfigError error
+	// HookDirs are the hooks.d dirs to look in (nil: HookDirs).
+	HookDirs []string
 }
 
 // specDriverVersion is the driver version nvbind recorded in a CDI spec it
@@ -104,6 +106,7 @@ func Doctor(opts DoctorOptions) *Report {
 	d.cdiSpec()
 	d.specRefresh()
 	d.engines()
+	d.hookModes()
 	d.binaries()
 	d.cgroups()
 	d.persistence()

@@ -52,6 +52,12 @@ type Options struct {
 	CDI bool
 	// DryRun computes the result and touches nothing.
 	DryRun bool
+	// Mode is ModeRuntime (""), ModeHook or ModeGpus; in the hook modes
+	// RuntimePath is nvbind-hook's path and ConfigPath the hooks.d file or
+	// the link to write (see hookmode.go).
+	Mode string
+	// HookEnv is the environment a hooks.d file gives nvbind-hook.
+	HookEnv []string
 }
 
 // Result says what Configure or Unconfigure did (or, with DryRun, would do).
@@ -115,6 +121,23 @@ func run(opts Options, configure bool) (*Result, error) {
 		if !filepath.IsAbs(opts.RuntimePath) {
 			return nil, fmt.Errorf("runtime path %q is not absolute", opts.RuntimePath)
 		}
+	}
+	switch opts.Mode {
+	case "", ModeRuntime:
+	case ModeHook, ModeGpus:
+		if opts.SetAsDefault || opts.CDI {
+			return nil, fmt.Errorf("--set-as-default and --cdi apply to --mode runtime only")
+		}
+		if opts.Mode == ModeGpus {
+			return gpusRun(opts, configure)
+		}
+		p, err := hookPlan(opts, configure)
+		if err != nil {
+			return nil, err
+		}
+		return apply(opts.Engine, p, opts.DryRun)
+	default:
+		return nil, fmt.Errorf("unknown mode %q (one of %s)", opts.Mode, strings.Join(Modes, ", "))
 	}
 	if opts.Engine != Docker && (opts.SetAsDefault || opts.CDI) {
 		return nil, fmt.Errorf("--set-as-default and --cdi apply to docker only")

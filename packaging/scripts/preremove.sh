@@ -16,6 +16,11 @@ if [ -x /usr/bin/nvbind ]; then
 	for engine in docker containerd podman crio; do
 		/usr/bin/nvbind runtime unconfigure --runtime "$engine" >/dev/null 2>&1 || true
 	done
+	# The hook modes: nvbind's hooks.d files and --gpus link, never a file
+	# of another tool's at those paths.
+	/usr/bin/nvbind runtime unconfigure --runtime podman --mode hook >/dev/null 2>&1 || true
+	/usr/bin/nvbind runtime unconfigure --runtime crio --mode hook >/dev/null 2>&1 || true
+	/usr/bin/nvbind runtime unconfigure --runtime docker --mode gpus >/dev/null 2>&1 || true
 fi
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
 	systemctl disable --now nvbind-cdi-refresh.path nvbind-cdi-refresh.service >/dev/null 2>&1 || true
