@@ -35,7 +35,11 @@ func FuzzParseArgs(f *testing.F) {
 			cwd = "/" + cwd
 		}
 		orig := slices.Clone(argv)
-		a, err := ParseArgs(argv, cwd)
+		fl := Runc
+		if len(cwd)%2 == 0 {
+			fl = Crun
+		}
+		a, err := ParseArgs(argv, cwd, fl)
 		if !slices.Equal(argv, orig) {
 			t.Fatalf("ParseArgs changed its argv: %q -> %q", orig, argv)
 		}
@@ -45,11 +49,11 @@ func FuzzParseArgs(f *testing.F) {
 		if !slices.Equal(a.Argv, orig) {
 			t.Fatalf("Argv %q, want the input %q verbatim", a.Argv, orig)
 		}
-		if a.Intercepts() != (a.Verb == "create" || a.Verb == "run") {
+		if a.Intercepts() != ((a.Verb == "create" || a.Verb == "run" || a.Verb == "restore") && !a.Help) {
 			t.Fatalf("Intercepts() = %v for verb %q", a.Intercepts(), a.Verb)
 		}
-		if a.Intercepts() && !filepath.IsAbs(a.Bundle) {
-			t.Fatalf("bundle %q of %s is not absolute", a.Bundle, a.Verb)
+		if a.Intercepts() && (!filepath.IsAbs(a.Bundle) || !filepath.IsAbs(a.Config) || a.ContainerID == "") {
+			t.Fatalf("bundle %q, config %q, ID %q of %s", a.Bundle, a.Config, a.ContainerID, a.Verb)
 		}
 		if !a.Intercepts() && a.Bundle != "" {
 			t.Fatalf("bundle %q for verb %q", a.Bundle, a.Verb)
@@ -81,7 +85,7 @@ func FuzzLoadSpec(f *testing.F) {
 		if probe, err := parseRuncView(data); err == nil && asksForGPU(probe) && !MayRequest(data) {
 			t.Fatalf("MayRequest misses a request: %q", data)
 		}
-		read, err := ReadSpec(dir)
+		read, err := ReadSpec(filepath.Join(dir, SpecFile))
 		if err != nil {
 			t.Fatal(err)
 		}

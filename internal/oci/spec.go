@@ -3,9 +3,10 @@ package oci
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -22,9 +23,13 @@ const SpecFile = "config.json"
 // maxSpecSize bounds what nvbind reads; real specs are a few KiB.
 const maxSpecSize = 16 << 20
 
-// ReadSpec reads the bundle's config.json.
-func ReadSpec(bundle string) ([]byte, error) {
-	path := filepath.Join(bundle, SpecFile)
+// ErrTooLarge marks a spec over the size nvbind reads into memory.
+var ErrTooLarge = errors.New("larger than nvbind-runtime reads")
+
+// ReadSpec reads the spec file at path (a bundle's config.json, or crun's
+// --config). A file over maxSpecSize gives an error wrapping ErrTooLarge;
+// the caller then asks FileMayRequest whether it matters.
+func ReadSpec(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read bundle spec: %w", err)
@@ -34,14 +39,48 @@ func ReadSpec(bundle string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read bundle spec: %w", err)
 	}
-	if !fi.Mode().IsRegular() || fi.Size() > maxSpecSize {
-		return nil, fmt.Errorf("read bundle spec %s: not a regular file of at most %d bytes", path, maxSpecSize)
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read bundle spec %s: not a regular file", path)
+	}
+	if fi.Size() > maxSpecSize {
+		return nil, fmt.Errorf("read bundle spec %s: %d bytes, %w (%d)", path, fi.Size(), ErrTooLarge, maxSpecSize)
 	}
 	data := make([]byte, fi.Size())
 	if _, err := f.ReadAt(data, 0); err != nil && fi.Size() > 0 {
 		return nil, fmt.Errorf("read bundle spec %s: %w", path, err)
 	}
 	return data, nil
+}
+
+// FileMayRequest is MayRequest for a spec too large to read whole: it
+// streams the file. A container that asks for no GPU passes through
+// however large its spec, as runc would take it.
+func FileMayRequest(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	const overlap = 64 // longer than any marker
+	buf := make([]byte, 1<<20+overlap)
+	keep := 0
+	for {
+		n, err := f.Read(buf[keep:])
+		if n > 0 {
+			total := keep + n
+			if MayRequest(buf[:total]) {
+				return true, nil
+			}
+			keep = min(overlap, total)
+			copy(buf, buf[total-keep:total])
+		}
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 }
 
 // requestMarkers are strings one of which any GPU request contains: the
@@ -193,12 +232,13 @@ func (d *Document) Marshal() ([]byte, error) {
 	return d.top.marshal(make([]byte, 0, d.size+16<<10)), nil
 }
 
-// WriteDocument replaces the bundle's config.json atomically, keeping its
-// mode.
-func WriteDocument(bundle string, d *Document) error {
+// WriteDocument replaces the spec file at path atomically, keeping its
+// mode, owner, group and extended attributes (SELinux label, ACLs); a
+// symlinked config.json is edited through its target.
+func WriteDocument(path string, d *Document) error {
 	data, err := d.Marshal()
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(bundle, SpecFile), data, 0o600)
+	return atomicfile.Replace(path, data)
 }
