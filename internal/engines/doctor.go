@@ -97,6 +97,7 @@ func Doctor(opts DoctorOptions) *Report {
 	d.deviceNodes()
 	d.nvml()
 	d.cdiSpec()
+	d.specTrust()
 	d.engines()
 	d.binaries()
 	d.cgroups()

@@ -94,7 +94,7 @@ func specDirs(cfg *config.Config) []string {
 // driver, it writes a just-in-time spec and reads the dirs again.
 func loadSpecs(cfg *config.Config, req *request.Request, log *logrus.Logger) (*specSet, error) {
 	dirs := specDirs(cfg)
-	specs, err := readSpecDirs(dirs)
+	specs, err := readSpecDirs(dirs, log.Warnf)
 	if err != nil || cfg.CDI.JITSpec == "" || !req.HasKind(cfg.CDI.DefaultKind) {
 		return specs, err
 	}
@@ -114,7 +114,7 @@ func loadSpecs(cfg *config.Config, req *request.Request, log *logrus.Logger) (*s
 		}
 		return nil, fmt.Errorf("just-in-time CDI spec %s: %w", cfg.CDI.JITSpec, err)
 	}
-	return readSpecDirs(dirs)
+	return readSpecDirs(dirs, log.Warnf)
 }
 
 // staleReason says why the specs on disk cannot serve req's default-kind

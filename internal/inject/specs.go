@@ -18,6 +18,7 @@ import (
 	cdispec "tags.cncf.io/container-device-interface/specs-go"
 
 	"github.com/nvbind/nvbind/internal/jsonread"
+	"github.com/nvbind/nvbind/internal/spectrust"
 )
 
 // specs.go reads the CDI spec dirs for one create, by the CDI library's
@@ -80,10 +81,15 @@ type specSet struct {
 	errors map[string]error
 }
 
-// readSpecDirs reads dirs, lowest priority first.
-func readSpecDirs(dirs []string) (*specSet, error) {
+// readSpecDirs reads dirs, lowest priority first. As root it skips spec
+// files that someone else could change (see spectrust), warning with warn.
+func readSpecDirs(dirs []string, warn func(string, ...any)) (*specSet, error) {
 	set := &specSet{dirs: dirs, devices: map[string]*specDevice{}, errors: map[string]error{}}
 	conflicts := map[string]bool{}
+	var trust *spectrust.Checker
+	if spectrust.Enforced() {
+		trust = &spectrust.Checker{}
+	}
 	for priority, dir := range dirs {
 		entries, err := os.ReadDir(dir)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -97,6 +103,14 @@ func readSpecDirs(dirs []string) (*specSet, error) {
 				continue
 			}
 			path := filepath.Join(dir, e.Name())
+			if trust != nil {
+				if err := trust.Check(path); err != nil {
+					err = fmt.Errorf("untrusted, skipped: %w", err)
+					warn("CDI spec %s: %v", path, err)
+					set.errors[path] = err
+					continue
+				}
+			}
 			spec, err := readSpecFile(path, priority)
 			if err != nil {
 				set.errors[path] = err
