@@ -35,6 +35,13 @@ const Kind = "nvidia.com/gpu"
 // it got. The generator is named in the YAML header comment.
 const DriverVersionEnv = "NVBIND_DRIVER_VERSION"
 
+// HookEnv is the whole environment of the hooks nvbind's specs declare.
+// Without an env of its own a createContainer hook may get the image's
+// (LD_PRELOAD, GODEBUG, GOMAXPROCS...), which must never reach a host
+// binary; nvbind-hook takes exactly this as clean (hook.Env, kept equal by
+// a test).
+var HookEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+
 // Device names that are not GPUs.
 const (
 	DeviceAll    = "all"
@@ -325,6 +332,7 @@ func (e *edits) containerEdits(b *specBuilder) specs.ContainerEdits {
 			HookName: cdi.CreateContainerHook,
 			Path:     b.opts.HookPath,
 			Args:     append([]string{"nvbind-hook"}, args...),
+			Env:      HookEnv,
 		})
 	}
 	if len(e.links) > 0 {

@@ -45,6 +45,8 @@ func Apply(spec *rspec.Spec, req *request.Request, cfg *config.Config, log *logr
 		}
 	}
 	dropRepeats(spec)
+	batchHooks(spec)
+	dropRepeats(spec) // a batch made by an earlier injection
 	return nil
 }
 

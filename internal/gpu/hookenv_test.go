@@ -1,0 +1,16 @@
+package gpu
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/nvbind/nvbind/internal/hook"
+)
+
+// TestHookEnvIsTheHooksClean: the env the specs give nvbind-hook is one
+// it runs in without re-executing itself.
+func TestHookEnvIsTheHooksClean(t *testing.T) {
+	if !slices.Equal(HookEnv, hook.Env) {
+		t.Fatalf("gpu.HookEnv %q != hook.Env %q", HookEnv, hook.Env)
+	}
+}
