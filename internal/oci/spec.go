@@ -119,7 +119,18 @@ type Document struct {
 	Spec *rspec.Spec
 	top  *object
 	size int // of the JSON read, to size the buffer it is written from
+	// read holds, by field, the member as read and as the codec encoded
+	// it then; keep what it did not decode (see keep.go).
+	read map[string]readField
+	keep keeper
 }
+
+type readField struct {
+	orig  gjson.Result
+	canon []byte
+}
+
+func (f *documentField) id() string { return strings.Join(f.parent, ".") + "." + f.key }
 
 // documentField ties a member of a (nested) object to the decoded field
 // that holds it.
@@ -128,34 +139,42 @@ type documentField struct {
 	key    string
 	ptr    any
 	codec  leafCodec
+	// known are the keys the codec owns in the member's top object; nil
+	// when it owns them all (a map, a list).
+	known []string
 }
 
 func field[T any](parent []string, key string, ptr *T, read func(*leafReader, gjson.Result) T, write func([]byte, T) []byte) documentField {
-	return documentField{parent, key, ptr, leaf(ptr, read, write)}
+	return documentField{parent: parent, key: key, ptr: ptr, codec: leaf(ptr, read, write)}
 }
 
 func (d *Document) fields() []documentField {
 	s := d.Spec
 	f := []documentField{
 		field(nil, "mounts", &s.Mounts, readMounts, writeMounts),
-		field(nil, "hooks", &s.Hooks, readHooks, appendHooks),
+		withKnown(field(nil, "hooks", &s.Hooks, readHooks, appendHooks), hooksFields),
 		field(nil, "annotations", &s.Annotations, readAnnotations, appendStringMap),
 	}
 	if p := s.Process; p != nil {
 		process := []string{"process"}
 		f = append(f, field(process, "env", &p.Env, readEnv, appendStrings),
-			field(process, "user", &p.User, readUser, appendUser),
+			withKnown(field(process, "user", &p.User, readUser, appendUser), userFields),
 			field(process, "rlimits", &p.Rlimits, readRlimits, writeRlimits))
 	}
 	if l := s.Linux; l != nil {
 		linux := []string{"linux"}
 		f = append(f, field(linux, "devices", &l.Devices, readDevices, writeDevices),
-			documentField{linux, "intelRdt", &l.IntelRdt, jsonLeaf(&l.IntelRdt)},
-			documentField{linux, "netDevices", &l.NetDevices, jsonLeaf(&l.NetDevices)})
+			documentField{parent: linux, key: "intelRdt", ptr: &l.IntelRdt, codec: jsonLeaf(&l.IntelRdt)},
+			documentField{parent: linux, key: "netDevices", ptr: &l.NetDevices, codec: jsonLeaf(&l.NetDevices)})
 		if l.Resources != nil {
 			f = append(f, field([]string{"linux", "resources"}, "devices", &l.Resources.Devices, readRules, writeRules))
 		}
 	}
+	return f
+}
+
+func withKnown(f documentField, known []string) documentField {
+	f.known = known
 	return f
 }
 
@@ -169,7 +188,7 @@ func ParseDocument(data []byte) (*Document, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid %s: %w", SpecFile, err)
 	}
-	d := &Document{Spec: &rspec.Spec{}, top: top, size: len(data)}
+	d := &Document{Spec: &rspec.Spec{}, top: top, size: len(data), read: map[string]readField{}}
 	if m := top.find("ociVersion"); m != nil {
 		r := &leafReader{}
 		if d.Spec.Version = r.String(m.val, "ociVersion"); r.Err != nil {
@@ -211,6 +230,12 @@ func ParseDocument(data []byte) (*Document, error) {
 			}
 			return nil, fmt.Errorf("invalid %s: %w", SpecFile, err)
 		}
+		canon, err := f.codec.encode(nil)
+		if err != nil {
+			return nil, fmt.Errorf("invalid %s: %s: %w", SpecFile, f.key, err)
+		}
+		d.read[f.id()] = readField{m.val, canon}
+		d.keep.pair(m.val, gjson.ParseBytes(canon))
 	}
 	return d, nil
 }
@@ -218,6 +243,7 @@ func ParseDocument(data []byte) (*Document, error) {
 // Marshal encodes the document: the decoded members as they are now, the
 // rest as read. A member that was absent and is still empty stays absent.
 func (d *Document) Marshal() ([]byte, error) {
+	d.keep.used = nil
 	for _, f := range d.fields() {
 		had := d.top.descend(f.parent).find(f.key) != nil
 		if !had && reflect.ValueOf(f.ptr).Elem().IsZero() {
@@ -226,6 +252,13 @@ func (d *Document) Marshal() ([]byte, error) {
 		raw, err := f.codec.encode(nil)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %s: %w", SpecFile, f.key, err)
+		}
+		if r, ok := d.read[f.id()]; ok {
+			if bytes.Equal(raw, r.canon) {
+				raw = []byte(r.orig.Raw) // unchanged: as read
+			} else {
+				raw = d.keep.restore(nil, gjson.ParseBytes(raw), r.orig, f.known)
+			}
 		}
 		d.top.create(f.parent).set(f.key, raw)
 	}
