@@ -145,4 +145,3 @@ func TestConfigOversize(t *testing.T) {
 		t.Fatalf("GPU container with an oversize spec: %s", res)
 	}
 }
-
