@@ -165,13 +165,14 @@ func recordedDriverVersion(spec *cdispec.Spec) string {
 
 // checkRequirements evaluates NVIDIA_REQUIRE_* against procfs facts.
 func checkRequirements(req *request.Request, cfg *config.Config, log *logrus.Logger) error {
-	if len(req.Requirements) == 0 || !req.HasKind(cfg.CDI.DefaultKind) {
+	if !gpu.HasRequirements(req.Requirements) || !req.HasKind(cfg.CDI.DefaultKind) {
 		return nil
 	}
 	facts, err := gpu.ReadHostFacts(cfg.Driver.Root)
 	if err != nil {
-		log.Warnf("requirements not checked: %v", err)
-		return nil
+		// Passing a check nvbind could not make would start a container
+		// on a driver its image says it cannot use.
+		return fmt.Errorf("cannot check %s: host driver facts unreadable: %w", strings.Join(req.Requirements, " "), err)
 	}
 	return gpu.CheckRequirements(req.Requirements, facts)
 }
