@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -29,6 +30,9 @@ func run(argv []string) int {
 		// state/kill/delete must still reach a runtime so containers can
 		// be cleaned up; a create refuses below.
 		cfg = config.Default()
+	}
+	if cfg.Runtime.StateDir != "" {
+		oci.DefaultRecordDir = filepath.Join(cfg.Runtime.StateDir, "runtimes")
 	}
 	// 1. argv, as the runtime it goes to parses it.
 	runtime, rtErr := oci.FindRuntime(cfg.Runtime.Runtimes)

@@ -184,6 +184,11 @@ func BuildSpec(inv *Inventory, files *DriverFiles, opts GenerateOptions) (*specs
 	common.ldFolders = true
 	spec.ContainerEdits = common.containerEdits(b)
 	spec.ContainerEdits.Env = []string{DriverVersionEnv + "=" + inv.DriverVersion}
+	// The devices the spec was made from, so that a create notices a GPU
+	// added or removed or MIG reconfigured under the same driver.
+	if fp, err := DeviceFingerprint(b.root); err == nil {
+		spec.ContainerEdits.Env = append(spec.ContainerEdits.Env, DevicesEnv+"="+fp)
+	}
 
 	// "driver": GPU-less access to the driver (NVIDIA_VISIBLE_DEVICES=none).
 	// A CDI device may not be empty, so it names the control node again;

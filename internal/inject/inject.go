@@ -93,7 +93,10 @@ func specDirs(cfg *config.Config) []string {
 
 // loadSpecs reads the spec dirs once. When the request is for the default
 // kind and no spec serves it, or the serving spec was made for another
-// driver, it writes a just-in-time spec and reads the dirs again.
+// driver or other devices, it writes a just-in-time spec and reads the
+// dirs again. When the spec cannot be written (a read-only or full spec
+// dir) it makes one in memory for this create, and remembers the failure
+// for a few seconds so that the next creates skip the lock and the write.
 func loadSpecs(cfg *config.Config, req *request.Request, log *logrus.Logger) (*specSet, error) {
 	dirs := specDirs(cfg)
 	specs, err := readSpecDirs(dirs, log.Warnf)
@@ -104,19 +107,36 @@ func loadSpecs(cfg *config.Config, req *request.Request, log *logrus.Logger) (*s
 	if why == "" {
 		return specs, nil
 	}
-	log.Infof("writing just-in-time CDI spec %s: %s", cfg.CDI.JITSpec, why)
+	jit, state := cfg.CDI.JITSpec, cfg.Runtime.StateDir
 	// JSON content (valid YAML too, whatever the file's name) keeps the
 	// next create on the fast decoder.
 	opts := gpu.GenerateOptions{DriverRoot: cfg.Driver.Root, HookPath: cfg.HookPath(), Format: "json"}
-	if err := gpu.WriteJITSpec(cfg.CDI.JITSpec, opts); err != nil {
-		if errors.Is(err, gpu.ErrNoDriver) {
+	version, _ := gpu.ReadDriverVersion(cfg.Driver.Root)
+	fingerprint, _ := gpu.DeviceFingerprint(cfg.Driver.Root)
+	werr := gpu.CachedJITFailure(state, jit, version, fingerprint)
+	if werr == nil {
+		log.Infof("writing just-in-time CDI spec %s: %s", jit, why)
+		werr = gpu.WriteJITSpec(jit, opts)
+		if werr == nil {
+			gpu.ForgetJITFailure(state, jit)
+			return readSpecDirs(dirs, log.Warnf)
+		}
+		if errors.Is(werr, gpu.ErrNoDriver) {
 			// Nothing to generate from: the request is reported as unmet.
-			log.Warnf("just-in-time CDI spec: %v", err)
+			log.Warnf("just-in-time CDI spec: %v", werr)
 			return specs, nil
 		}
-		return nil, fmt.Errorf("just-in-time CDI spec %s: %w", cfg.CDI.JITSpec, err)
+		gpu.CacheJITFailure(state, jit, version, fingerprint, werr)
 	}
-	return readSpecDirs(dirs, log.Warnf)
+	log.Warnf("just-in-time CDI spec %s cannot be written (%s: %v): using one made in memory", jit, why, werr)
+	data, err := gpu.GenerateJIT(opts)
+	if err == nil {
+		err = specs.replaceNvbindSpecs(jit+" (made in memory)", data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("just-in-time CDI spec %s: %w (made in memory: %v)", jit, werr, err)
+	}
+	return specs, nil
 }
 
 // staleReason says why the specs on disk cannot serve req's default-kind
@@ -124,7 +144,7 @@ func loadSpecs(cfg *config.Config, req *request.Request, log *logrus.Logger) (*s
 // for a driver other than the running one. Only procfs is read.
 func staleReason(specs *specSet, req *request.Request, cfg *config.Config) string {
 	kind := cfg.CDI.DefaultKind
-	current := ""
+	current, fingerprint := "", ""
 	for _, d := range req.Devices {
 		if !strings.HasPrefix(d, kind+"=") {
 			continue
@@ -147,6 +167,21 @@ func staleReason(specs *specSet, req *request.Request, cfg *config.Config) strin
 		if recorded != current {
 			return fmt.Sprintf("%s was made for driver %s, the running driver is %s", dev.spec.path, recorded, current)
 		}
+		// Same driver: the GPUs or MIG instances may have changed, and an
+		// index name would then be another device.
+		if fingerprint == "" {
+			fp, err := gpu.DeviceFingerprint(cfg.Driver.Root)
+			if err != nil {
+				continue
+			}
+			fingerprint = fp
+		}
+		switch was := recordedEnv(dev.spec.raw, gpu.DevicesEnv); {
+		case was == "":
+			return fmt.Sprintf("%s does not record the devices it was made for", dev.spec.path)
+		case was != fingerprint:
+			return fmt.Sprintf("%s was made for other devices (a GPU added or removed, or MIG reconfigured)", dev.spec.path)
+		}
 	}
 	return ""
 }
@@ -154,7 +189,12 @@ func staleReason(specs *specSet, req *request.Request, cfg *config.Config) strin
 // recordedDriverVersion is the driver version nvbind wrote into a spec's
 // common env ("" for specs made by other tools).
 func recordedDriverVersion(spec *cdispec.Spec) string {
-	prefix := gpu.DriverVersionEnv + "="
+	return recordedEnv(spec, gpu.DriverVersionEnv)
+}
+
+// recordedEnv is the value of name in a spec's common env ("" if none).
+func recordedEnv(spec *cdispec.Spec, name string) string {
+	prefix := name + "="
 	for _, e := range spec.ContainerEdits.Env {
 		if strings.HasPrefix(e, prefix) {
 			return e[len(prefix):]

@@ -137,6 +137,12 @@ func readSpecFile(path string, priority int) (*specFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseSpecFile(path, data, priority)
+}
+
+// parseSpecFile parses and validates a spec's bytes; path names it.
+func parseSpecFile(path string, data []byte, priority int) (*specFile, error) {
+	var err error
 	spec := &specFile{path: path, priority: priority}
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '{' {
 		spec.raw, spec.pending, err = parseJSONSpec(data)
@@ -302,6 +308,25 @@ func validateDevice(d *cdispec.Device) error {
 func isEmpty(e *cdispec.ContainerEdits) bool {
 	return len(e.Env) == 0 && len(e.DeviceNodes) == 0 && len(e.Hooks) == 0 && len(e.Mounts) == 0 &&
 		len(e.NetDevices) == 0 && len(e.AdditionalGIDs) == 0 && e.IntelRdt == nil
+}
+
+// replaceNvbindSpecs puts the spec data (made in memory, named by path)
+// above every spec dir, in place of the devices of every spec nvbind made
+// for its kind: those are stale when a just-in-time spec is needed.
+func (s *specSet) replaceNvbindSpecs(path string, data []byte) error {
+	spec, err := parseSpecFile(path, data, len(s.dirs))
+	if err != nil {
+		return err
+	}
+	for name, d := range s.devices {
+		if d.spec.raw.Kind == spec.raw.Kind && recordedDriverVersion(d.spec.raw) != "" {
+			delete(s.devices, name)
+		}
+	}
+	for i := range spec.raw.Devices {
+		s.devices[spec.raw.Kind+"="+spec.raw.Devices[i].Name] = &specDevice{spec: spec, index: i}
+	}
+	return nil
 }
 
 // has reports whether a device is defined.
