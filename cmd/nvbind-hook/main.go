@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/nvbind/nvbind/internal/hook"
@@ -33,6 +34,9 @@ const (
 )
 
 func main() {
+	// A hook lives a few milliseconds on the create's critical path and
+	// allocates little: collecting garbage would only cost time.
+	debug.SetGCPercent(-1)
 	if err := hook.EnsureCleanEnv(); err != nil {
 		fmt.Fprintf(os.Stderr, "nvbind-hook: %v\n", err)
 		os.Exit(exitFailed)

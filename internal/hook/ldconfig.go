@@ -235,19 +235,10 @@ func (h *Hook) ensureSONAMELink(dfd int, dir, key string, cands []candidate, byN
 // inspect reads the library at p (a container path), following symlinks
 // inside the root only.
 func (h *Hook) inspect(p string) (library, error) {
-	fh, err := h.Root.open(p)
-	if err != nil {
-		return library{}, err
-	}
-	defer fh.Close()
-	st, err := stat(fh)
-	if err != nil {
-		return library{}, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+	f, err := h.Root.openRegular(p)
+	if errors.Is(err, errNotRegular) {
 		return library{}, errNotLibrary
 	}
-	f, err := pathrs.Reopen(fh, unix.O_RDONLY|unix.O_CLOEXEC)
 	if err != nil {
 		return library{}, err
 	}

@@ -33,7 +33,7 @@ func build(b *testing.B) {
 		if buildErr != nil {
 			return
 		}
-		for _, pkg := range []string{"./cmd/nvbind-runtime", "./cmd/nvbind", "./test/bench/testdata/execonly", "./test/bench/testdata/execonlycdi", "./test/bench/testdata/maxrss"} {
+		for _, pkg := range []string{"./cmd/nvbind-runtime", "./cmd/nvbind", "./cmd/nvbind-hook", "./test/bench/testdata/execonly", "./test/bench/testdata/execonlycdi", "./test/bench/testdata/maxrss"} {
 			cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", binDir+"/", pkg)
 			cmd.Dir = "../.."
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
