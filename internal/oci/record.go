@@ -1,12 +1,12 @@
 package oci
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // record.go remembers which low-level runtime created a container, so that
@@ -32,32 +32,27 @@ func recordPath(a *Args) string {
 }
 
 // RecordRuntime writes down runtime as the one that creates a's container.
+// The record is a symlink to the runtime: made in one call, atomically,
+// on every create (no fsync: it lives as long as the runtime's state on
+// tmpfs).
 func RecordRuntime(a *Args, runtime string) error {
 	path := recordPath(a)
 	if path == "" {
 		return nil
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("record runtime: %w", err)
+	err := os.Symlink(runtime, path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(path), 0o700); err == nil {
+			err = os.Symlink(runtime, path)
+		}
 	}
-	// Temp file and rename: a reader sees a whole record or none. No
-	// fsync: the record lives as long as the runtime's state on tmpfs.
-	tmp, err := os.CreateTemp(dir, ".nvbind-tmp-*")
+	if errors.Is(err, fs.ErrExist) {
+		// Left by an earlier container of the same name.
+		os.Remove(path)
+		err = os.Symlink(runtime, path)
+	}
 	if err != nil {
 		return fmt.Errorf("record runtime: %w", err)
-	}
-	_, werr := tmp.WriteString(runtime + "\n")
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("record runtime: %w", werr)
 	}
 	return nil
 }
@@ -69,16 +64,8 @@ func RecordedRuntime(a *Args) (string, bool) {
 	if path == "" {
 		return "", false
 	}
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "", false
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	buf := make([]byte, 4096)
-	n, _ := f.Read(buf)
-	runtime, ok := strings.CutSuffix(string(buf[:n]), "\n")
-	if !ok || !filepath.IsAbs(runtime) {
+	runtime, err := os.Readlink(path)
+	if err != nil || !filepath.IsAbs(runtime) {
 		return "", false
 	}
 	if fi, err := os.Stat(runtime); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
