@@ -107,10 +107,7 @@ func TestJITSpecFollowsMIGReconfiguration(t *testing.T) {
 func TestJITSpecReadOnlyDir(t *testing.T) {
 	requireRoot(t)
 	s := newJITSimRoot(t, 2, false)
-	stateDir := t.TempDir()
-	s.WriteConfig(t, "")
-	cfg, _ := os.ReadFile(s.Config)
-	os.WriteFile(s.Config, []byte(strings.Replace(string(cfg), "[runtime]\n", fmt.Sprintf("[runtime]\nstate-dir = %q\n", stateDir), 1)), 0o644)
+	stateDir := filepath.Join(filepath.Dir(s.Config), "state") // the harness config's state-dir
 	// Make the spec stale (another driver), then the spec dir unwritable:
 	// a bind mount of it onto itself, read-only.
 	data, _ := os.ReadFile(s.JITSpec)
