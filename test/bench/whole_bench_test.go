@@ -28,8 +28,8 @@ type wholeFixture struct {
 	nvbindEnv, nvidiaEnv []string
 	// noHooksEnv runs nvbind with its spec's hooks taken out: what the
 	// hook costs is the difference.
-	noHooksEnv []string
-	gpuSpec, plainSpec   []byte
+	noHooksEnv         []string
+	gpuSpec, plainSpec []byte
 }
 
 func newWholeFixture(b *testing.B, toolkit string) *wholeFixture {
