@@ -48,7 +48,6 @@ func buildNVIDIA(b *testing.B) string {
 	if nvidiaErr != nil {
 		b.Skipf("NVIDIA baseline unavailable: %v", nvidiaErr)
 	}
-	b.Cleanup(func() {})
 	return nvidiaDir
 }
 
@@ -102,4 +101,16 @@ func samples(def int) int {
 // execOut runs a command and returns its combined output.
 func execOut(prog string, args ...string) ([]byte, error) {
 	return exec.Command(prog, args...).CombinedOutput()
+}
+
+// TestMain removes the binaries the benchmarks built (nvbind's and
+// NVIDIA's) when they are done: nothing fetched is kept.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, dir := range []string{binDir, nvidiaDir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+	}
+	os.Exit(code)
 }
