@@ -64,7 +64,7 @@ func TestRun(t *testing.T) {
 			}},
 		{name: "no subcommand", args: nil, config: good, code: 2, wantErr: "nvbind-hook: no subcommand"},
 		{name: "unknown subcommand", args: []string{"rm-rf", "--path", "/"}, config: good, code: 2,
-			wantErr: `nvbind-hook: unknown subcommand "rm-rf" (want update-ldcache, create-symlinks or chmod)`},
+			wantErr: `nvbind-hook: unknown subcommand "rm-rf" (want update-ldcache, create-symlinks, chmod or batch)`},
 		{name: "unknown flag", args: []string{"chmod", "--mode", "0666", "--force"}, config: good, code: 2,
 			wantErr: "nvbind-hook: chmod: flag provided but not defined: -force"},
 		{name: "bad mode", args: []string{"chmod", "--mode", "4755", "--path", "/dev/nvidia0"}, config: good, code: 2,

@@ -5,8 +5,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/sirupsen/logrus"
 
@@ -21,36 +23,53 @@ func main() {
 
 func run(argv []string) int {
 	cwd, _ := os.Getwd()
-	// 1. argv: a command line nvbind cannot parse is runc's to reject.
-	args, argErr := oci.ParseArgs(argv, cwd)
-	if argErr != nil {
-		args = &oci.Args{Argv: argv}
-	}
 	cfg, cfgErr := config.Load()
-	if cfgErr != nil && args.Intercepts() {
-		return fatal(oci.NewLogger(args, "", "error"), cfgErr)
-	}
 	if cfgErr != nil {
-		// Let state/kill/delete still reach runc so containers can be
-		// cleaned up; the broken config is reported on the next create.
+		// state/kill/delete must still reach a runtime so containers can
+		// be cleaned up; a create refuses below.
 		cfg = config.Default()
+	}
+	if cfg.Runtime.StateDir != "" {
+		oci.DefaultRecordDir = filepath.Join(cfg.Runtime.StateDir, "runtimes")
+	}
+	// 1. argv, as the runtime it goes to parses it.
+	runtime, rtErr := oci.FindRuntime(cfg.Runtime.Runtimes)
+	args, argErr := oci.ParseArgs(argv, cwd, oci.FlavourOf(runtime))
+	if argErr == nil && !args.Intercepts() {
+		// The runtime that created the container handles the rest of its
+		// life, whatever config.toml says now.
+		if rec, ok := oci.RecordedRuntime(args); ok {
+			runtime, rtErr = rec, nil
+		}
 	}
 	level := cfg.Runtime.LogLevel
 	if args.Debug {
 		level = "debug"
 	}
 	log := oci.NewLogger(args, cfg.Runtime.LogFile, level)
+	if argErr != nil && (args.Intercepts() || oci.MentionsIntercept(argv)) {
+		// Guessing could edit another bundle's spec, or none, and run the
+		// container without its GPUs: refuse.
+		return fatal(log, fmt.Errorf("cannot parse the command line exactly: %w", argErr))
+	}
+	if cfgErr != nil && args.Intercepts() {
+		return fatal(log, cfgErr)
+	}
 	if cfgErr != nil {
 		log.Warnf("%v; using built-in defaults", cfgErr)
 	}
-	runtime, err := oci.FindRuntime(cfg.Runtime.Runtimes)
-	if err != nil {
-		return fatal(log, err)
+	if rtErr != nil {
+		return fatal(log, rtErr)
 	}
 	if args.Intercepts() {
 		if err := prepare(args, cfg, log); err != nil {
 			return fatal(log, err)
 		}
+		if err := oci.RecordRuntime(args, runtime); err != nil {
+			log.Warnf("%v", err)
+		}
+	} else if args.Verb == "delete" {
+		oci.ForgetRuntime(args)
 	}
 	return fatal(log, oci.Exec(runtime, argv))
 }
@@ -59,15 +78,22 @@ func run(argv []string) int {
 // policy's decision, the edits and the audit line (internal/door, shared
 // with nvbind-hook's doors), 7. write the spec back atomically.
 func prepare(args *oci.Args, cfg *config.Config, log *logrus.Logger) error {
-	data, err := oci.ReadSpec(args.Bundle)
+	data, err := oci.ReadSpec(args.Config)
+	if errors.Is(err, oci.ErrTooLarge) {
+		// Too large to edit, but only a GPU request needs editing.
+		if may, ferr := oci.FileMayRequest(args.Config); ferr == nil && !may {
+			log.Debugf("container %s: no GPU request", args.ContainerID)
+			return nil
+		}
+	}
 	if err != nil {
 		return err
 	}
-	res, err := door.Edit(door.Call{Door: door.Runtime, ID: args.ContainerID, Bundle: args.Bundle, Spec: data, Source: "bundle " + args.Bundle}, cfg, log)
+	res, err := door.Edit(door.Call{Door: door.Runtime, ID: args.ContainerID, Bundle: args.Bundle, Spec: data, Source: args.Config}, cfg, log)
 	if err != nil || res == nil {
 		return err
 	}
-	return oci.WriteDocument(args.Bundle, res.Doc)
+	return oci.WriteDocument(args.Config, res.Doc)
 }
 
 // fatal reports err as one line on stderr and as an error in runc's log,

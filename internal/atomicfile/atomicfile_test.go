@@ -3,7 +3,10 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestWrite(t *testing.T) {
@@ -91,3 +94,37 @@ func TestWriteIfChanged(t *testing.T) {
 }
 
 func ptr(m os.FileMode) *os.FileMode { return &m }
+
+// TestReplaceKeepsOwnerXattrsAndSymlink: Replace keeps the file's owner,
+// group, mode and extended attributes, and edits a symlink's target.
+func TestReplaceKeepsOwnerXattrsAndSymlink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.json")
+	os.WriteFile(real, []byte("old"), 0o640)
+	os.Chown(real, 1000, 1001)
+	if err := unix.Setxattr(real, "user.test", []byte("kept"), 0); err != nil {
+		t.Skipf("no user xattrs here: %v", err)
+	}
+	link := filepath.Join(dir, "config.json")
+	os.Symlink("real.json", link)
+	if err := Replace(link, []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("symlink replaced: %v %v", fi.Mode(), err)
+	}
+	data, _ := os.ReadFile(real)
+	fi, _ := os.Stat(real)
+	st := fi.Sys().(*syscall.Stat_t)
+	buf := make([]byte, 16)
+	n, err := unix.Getxattr(real, "user.test", buf)
+	if string(data) != "new" || st.Uid != 1000 || st.Gid != 1001 || fi.Mode().Perm() != 0o640 || err != nil || string(buf[:n]) != "kept" {
+		t.Fatalf("got %q %d:%d %v xattr %q %v", data, st.Uid, st.Gid, fi.Mode(), buf[:max(n, 0)], err)
+	}
+	if err := Replace(filepath.Join(dir, "missing.json"), []byte("x")); err == nil {
+		t.Fatal("Replace of a missing file succeeded")
+	}
+}

@@ -42,6 +42,10 @@ type Runtime struct {
 	Runtimes []string `toml:"runtimes"`
 	LogFile  string   `toml:"log-file"`
 	LogLevel string   `toml:"log-level"`
+	// StateDir holds nvbind-runtime's small state files: the runtime each
+	// container was created with (when the engine passes no --root) and a
+	// just-in-time spec write that just failed.
+	StateDir string `toml:"state-dir"`
 }
 
 // CDI configures where CDI specs are read and written.
@@ -113,6 +117,7 @@ func Default() *Config {
 		Runtime: Runtime{
 			Runtimes: []string{"runc", "crun"},
 			LogLevel: "info",
+			StateDir: "/run/nvbind",
 		},
 		CDI: CDI{
 			SpecDirs:    []string{"/etc/cdi", "/var/run/cdi"},

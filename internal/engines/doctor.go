@@ -104,6 +104,7 @@ func Doctor(opts DoctorOptions) *Report {
 	d.deviceNodes()
 	d.nvml()
 	d.cdiSpec()
+	d.specTrust()
 	d.specRefresh()
 	d.engines()
 	d.hookModes()

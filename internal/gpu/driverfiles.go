@@ -171,6 +171,7 @@ func FindDriverFiles(root, version string) (*DriverFiles, error) {
 	f.firmware(d)
 	f.ipc(d)
 	f.graphics(d)
+	f.eglPlatforms(d, f.driverLibDirs(d))
 	f.display(d)
 	f.ngx(d)
 	for _, s := range d.Sets {
@@ -330,14 +331,43 @@ func (f *finder) libraries(d *DriverFiles, compat32 bool) {
 		if compat32 {
 			set = d.Sets[CapCompat32]
 		}
-		f.library(set, cands[stem])
+		f.library(set, stem, cands[stem])
 	}
+	if !compat32 {
+		// Own-versioned libraries that neither a link nor the ld cache
+		// leads to: look beside the other driver libraries.
+		for stem := range ownVersioned {
+			set := d.Sets[capOf[stem]]
+			if _, found := cands[stem]; found {
+				continue
+			}
+			if real, ok := f.ownVersionFile(stem, f.driverLibDirs(d)); ok {
+				f.addOwnVersioned(set, real)
+			}
+		}
+	}
+}
+
+// driverLibDirs are the folders of the driver's 64-bit libraries found so
+// far, then the usual library folders.
+func (f *finder) driverLibDirs(d *DriverFiles) []string {
+	var dirs []string
+	for _, c := range []Capability{CapUtility, CapCompute, CapGraphics, CapVideo} {
+		for _, dir := range d.Sets[c].Folders {
+			dirs = appendUnique(dirs, dir)
+		}
+	}
+	for _, dir := range libDirs64 {
+		dirs = appendUnique(dirs, dir)
+	}
+	return dirs
 }
 
 // library picks the files to mount among a stem's candidates (the real
 // files that a link points at or that carry the driver version) and the
-// links to recreate for them.
-func (f *finder) library(set *FileSet, cands []string) {
+// links to recreate for them. A library with a version of its own is
+// taken at that version when no link leads to it.
+func (f *finder) library(set *FileSet, stem string, cands []string) {
 	type entry struct{ path, real string }
 	var links []entry
 	keep := map[string]bool{}
@@ -358,6 +388,16 @@ func (f *finder) library(set *FileSet, cands []string) {
 		} else if strings.HasSuffix(real, ".so."+f.version) {
 			keep[real] = true
 		}
+	}
+	if len(keep) == 0 && ownVersioned[stem] {
+		var dirs []string
+		for _, p := range cands {
+			dirs = appendUnique(dirs, filepath.Dir(p))
+		}
+		if real, ok := f.ownVersionFile(stem, dirs); ok {
+			f.addOwnVersioned(set, real)
+		}
+		return
 	}
 	for real := range keep {
 		set.Libraries = append(set.Libraries, real)

@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -39,7 +38,9 @@ func WriteJITSpec(path string, opts GenerateOptions) error {
 		return err
 	}
 	defer unlock()
-	if v, err := SpecFileDriverVersion(path); err == nil && v == current {
+	fingerprint, _ := DeviceFingerprint(root)
+	if data, err := os.ReadFile(path); err == nil && specBytesDriverVersion(data) == current &&
+		specBytesEnv(data, DevicesEnv) == fingerprint {
 		return nil
 	}
 	inv, err := discoverLocal(root)
@@ -89,19 +90,7 @@ func SpecFileDriverVersion(path string) (string, error) {
 	return specBytesDriverVersion(data), nil
 }
 
-func specBytesDriverVersion(data []byte) string {
-	key := []byte(DriverVersionEnv + "=")
-	i := bytes.Index(data, key)
-	if i < 0 {
-		return ""
-	}
-	rest := data[i+len(key):]
-	end := bytes.IndexAny(rest, "\"'\n\r\t ,]")
-	if end < 0 {
-		end = len(rest)
-	}
-	return string(rest[:end])
-}
+func specBytesDriverVersion(data []byte) string { return specBytesEnv(data, DriverVersionEnv) }
 
 // WriteSpecFile writes spec bytes to path atomically, under the same lock
 // WriteJITSpec takes, so `nvbind cdi generate` and a concurrent create never

@@ -35,6 +35,13 @@ const Kind = "nvidia.com/gpu"
 // it got. The generator is named in the YAML header comment.
 const DriverVersionEnv = "NVBIND_DRIVER_VERSION"
 
+// HookEnv is the whole environment of the hooks nvbind's specs declare.
+// Without an env of its own a createContainer hook may get the image's
+// (LD_PRELOAD, GODEBUG, GOMAXPROCS...), which must never reach a host
+// binary; nvbind-hook takes exactly this as clean (hook.Env, kept equal by
+// a test).
+var HookEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+
 // Device names that are not GPUs.
 const (
 	DeviceAll    = "all"
@@ -180,6 +187,11 @@ func BuildSpec(inv *Inventory, files *DriverFiles, opts GenerateOptions) (*specs
 	common.ldFolders = true
 	spec.ContainerEdits = common.containerEdits(b)
 	spec.ContainerEdits.Env = []string{DriverVersionEnv + "=" + inv.DriverVersion}
+	// The devices the spec was made from, so that a create notices a GPU
+	// added or removed or MIG reconfigured under the same driver.
+	if fp, err := DeviceFingerprint(b.root); err == nil {
+		spec.ContainerEdits.Env = append(spec.ContainerEdits.Env, DevicesEnv+"="+fp)
+	}
 
 	// "driver": GPU-less access to the driver (NVIDIA_VISIBLE_DEVICES=none).
 	// A CDI device may not be empty, so it names the control node again;
@@ -328,6 +340,7 @@ func (e *edits) containerEdits(b *specBuilder) specs.ContainerEdits {
 			HookName: cdi.CreateContainerHook,
 			Path:     b.opts.HookPath,
 			Args:     append([]string{"nvbind-hook"}, args...),
+			Env:      HookEnv,
 		})
 	}
 	if len(e.links) > 0 {

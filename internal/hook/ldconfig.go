@@ -145,6 +145,14 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 	dfd := int(df.Fd())
 
 	s := &folderScan{dir: dir, handle: df, byKey: map[string][]candidate{}, byName: map[string]candidate{}}
+	// Regular files first, then links: a link to a file of the same
+	// folder (libcuda.so.1 -> libcuda.so.580.95.05) reuses what that file's
+	// ELF header said instead of resolving and reading it again.
+	type entry struct {
+		name   string
+		isLink bool
+	}
+	var files, links []entry
 	for _, name := range names {
 		if !isLibraryName(name) {
 			continue
@@ -153,13 +161,29 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 		if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			continue
 		}
-		isLink := st.Mode&unix.S_IFMT == unix.S_IFLNK
-		if !isLink && st.Mode&unix.S_IFMT != unix.S_IFREG {
-			continue
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFLNK:
+			links = append(links, entry{name, true})
+		case unix.S_IFREG:
+			files = append(files, entry{name, false})
 		}
-		lib, err := h.inspect(path.Join(dir, name))
-		if err != nil {
+	}
+	inspected := map[string]library{}
+	for _, e := range append(files, links...) {
+		name, isLink := e.name, e.isLink
+		var lib library
+		var err error
+		target := ""
+		if isLink {
+			target, _, _ = readlinkat(dfd, name)
+		}
+		if known, ok := inspected[target]; isLink && ok && !strings.Contains(target, "/") {
+			lib = known
+		} else if lib, err = h.inspect(path.Join(dir, name)); err != nil {
 			continue // not a library (a linker script, a dangling link): ldconfig skips it too
+		}
+		if !isLink {
+			inspected[name] = lib
 		}
 		key := lib.soname
 		if key == "" {
@@ -235,19 +259,10 @@ func (h *Hook) ensureSONAMELink(dfd int, dir, key string, cands []candidate, byN
 // inspect reads the library at p (a container path), following symlinks
 // inside the root only.
 func (h *Hook) inspect(p string) (library, error) {
-	fh, err := h.Root.open(p)
-	if err != nil {
-		return library{}, err
-	}
-	defer fh.Close()
-	st, err := stat(fh)
-	if err != nil {
-		return library{}, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+	f, err := h.Root.openRegular(p)
+	if errors.Is(err, errNotRegular) {
 		return library{}, errNotLibrary
 	}
-	f, err := pathrs.Reopen(fh, unix.O_RDONLY|unix.O_CLOEXEC)
 	if err != nil {
 		return library{}, err
 	}

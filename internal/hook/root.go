@@ -134,7 +134,7 @@ func (r *Root) readFile(p string, max int64) ([]byte, error) {
 }
 
 // writeFile replaces the file at p inside the root with data, atomically
-// (temp file beside it, fsync, rename, fsync of the directory), creating the
+// (temp file beside it, rename), creating the
 // parent directories inside the root. It writes nothing when the file
 // already holds data, and reports whether it wrote. The rename replaces a
 // symlink at p rather than following it.
@@ -168,9 +168,10 @@ func (r *Root) writeFile(p string, data []byte, perm os.FileMode) (bool, error) 
 	if err := f.Chmod(perm.Perm()); err != nil { // not subject to the umask
 		return fail(err)
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
+	// No fsync of the file or its directory: a container's rootfs (an
+	// overlay upper dir, or a bundle's copy) does not outlive the host
+	// staying up, and the hook runs again at every create. The rename
+	// keeps readers from ever seeing a half-written file.
 	if err := f.Close(); err != nil {
 		unix.Unlinkat(dfd, tmp, 0)
 		return false, fmt.Errorf("write %s: %w", p, err)
@@ -178,9 +179,6 @@ func (r *Root) writeFile(p string, data []byte, perm os.FileMode) (bool, error) 
 	if err := unix.Renameat(dfd, tmp, dfd, base); err != nil {
 		unix.Unlinkat(dfd, tmp, 0)
 		return false, fmt.Errorf("write %s: %w", p, err)
-	}
-	if err := dir.Sync(); err != nil {
-		return true, fmt.Errorf("write %s: sync directory: %w", p, err)
 	}
 	return true, nil
 }

@@ -7,8 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"unicode/utf8"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/tidwall/gjson"
 )
 
 // Bounds on the inputs the hook reads from the runtime.
@@ -29,8 +32,18 @@ func ReadState(r io.Reader) (*rspec.State, error) {
 	if len(data) == 0 {
 		return nil, errors.New("no container state on stdin (nvbind-hook runs as an OCI hook)")
 	}
+	if !json.Valid(data) {
+		return nil, fmt.Errorf("invalid container state on stdin: %w", syntaxError(data))
+	}
 	var s rspec.State
-	if err := json.Unmarshal(data, &s); err != nil {
+	root := gjson.ParseBytes(data)
+	if !root.IsObject() {
+		return nil, errors.New("invalid container state on stdin: not a JSON object")
+	}
+	if s.ID, err = stringMember(root, "id"); err == nil {
+		s.Bundle, err = stringMember(root, "bundle")
+	}
+	if err != nil {
 		return nil, fmt.Errorf("invalid container state on stdin: %w", err)
 	}
 	if s.Bundle == "" || !filepath.IsAbs(s.Bundle) {
@@ -55,16 +68,25 @@ func RootfsPath(bundle string) (string, error) {
 	if len(data) > maxConfigSize {
 		return "", fmt.Errorf("bundle: %s is larger than %d bytes", cfg, maxConfigSize)
 	}
-	var spec struct {
-		Root *rspec.Root `json:"root"`
+	if !json.Valid(data) {
+		return "", fmt.Errorf("bundle: invalid %s: %w", cfg, syntaxError(data))
 	}
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return "", fmt.Errorf("bundle: invalid %s: %w", cfg, err)
+	top := gjson.ParseBytes(data)
+	if !top.IsObject() {
+		return "", fmt.Errorf("bundle: invalid %s: not a JSON object", cfg)
 	}
-	if spec.Root == nil || spec.Root.Path == "" {
+	var p string
+	if root, ok := member(top, "root"); ok && root.Type != gjson.Null {
+		if !root.IsObject() {
+			return "", fmt.Errorf("bundle: invalid %s: root is not an object", cfg)
+		}
+		if p, err = stringMember(root, "path"); err != nil {
+			return "", fmt.Errorf("bundle: invalid %s: root: %w", cfg, err)
+		}
+	}
+	if p == "" {
 		return "", fmt.Errorf("bundle: %s has no root.path", cfg)
 	}
-	p := spec.Root.Path
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(bundle, p)
 	}
@@ -82,4 +104,45 @@ func Open(r io.Reader) (*Root, error) {
 		return nil, err
 	}
 	return OpenRoot(p)
+}
+
+// The state and config.json are read with gjson rather than encoding/json,
+// whose reflection costs a cold hook process more than the rest of its
+// start; the rules are encoding/json's (as runc reads them): a key matches
+// its field ignoring case, the last of repeated keys wins, null is empty.
+
+// member returns the last member of object v whose key is key, ignoring
+// case.
+func member(v gjson.Result, key string) (gjson.Result, bool) {
+	var out gjson.Result
+	found := false
+	v.ForEach(func(k, val gjson.Result) bool {
+		if strings.EqualFold(k.Str, key) {
+			out, found = val, true
+		}
+		return true
+	})
+	return out, found
+}
+
+// stringMember is the string member key of object v ("" when absent or
+// null).
+func stringMember(v gjson.Result, key string) (string, error) {
+	m, ok := member(v, key)
+	if !ok || m.Type == gjson.Null {
+		return "", nil
+	}
+	if m.Type != gjson.String || !utf8.ValidString(m.Str) {
+		return "", fmt.Errorf("%s: %.40s is not a UTF-8 string", key, m.Raw)
+	}
+	return m.Str, nil
+}
+
+// syntaxError words why data is not JSON, as encoding/json does (the slow
+// path, for data json.Valid refused).
+func syntaxError(data []byte) error {
+	if err := json.Unmarshal(data, new(json.RawMessage)); err != nil {
+		return err
+	}
+	return errors.New("invalid JSON")
 }

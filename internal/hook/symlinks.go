@@ -3,6 +3,8 @@ package hook
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -35,22 +37,46 @@ func ParseLink(s string) (Link, error) {
 // target is kept, a symlink pointing elsewhere is replaced (atomically, and
 // never followed), and anything else at the path is left alone with a
 // warning.
+//
+// Most links share a folder (the driver's library folder), so each folder
+// is resolved (and made) once, not once per link: resolving inside the
+// rootfs is most of the hook's work.
 func (h *Hook) CreateSymlinks(links []Link) error {
+	dirs := map[string]*os.File{}
+	defer func() {
+		for _, d := range dirs {
+			d.Close()
+		}
+	}()
 	for _, l := range links {
-		if err := h.createSymlink(l); err != nil {
+		dirPath, base := path.Split(l.Path)
+		if base == "" {
+			return fmt.Errorf("link %s: names the root directory", l.Path)
+		}
+		dir := dirs[dirPath]
+		if dir == nil {
+			var err error
+			if dir, err = h.Root.mkdirAll(dirPath); err != nil {
+				return fmt.Errorf("link %s -> %s: %w", l.Path, l.Target, err)
+			}
+			dirs[dirPath] = dir
+		}
+		if err := h.createSymlink(l, int(dir.Fd()), base); err != nil {
 			return fmt.Errorf("link %s -> %s: %w", l.Path, l.Target, err)
+		}
+		// A folder held open whose path runs through the new link is not
+		// where that path leads any more: resolve it again when used.
+		for p, d := range dirs {
+			if strings.HasPrefix(p, l.Path+"/") {
+				d.Close()
+				delete(dirs, p)
+			}
 		}
 	}
 	return nil
 }
 
-func (h *Hook) createSymlink(l Link) error {
-	dir, base, err := h.Root.parent(l.Path, true)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	dfd := int(dir.Fd())
+func (h *Hook) createSymlink(l Link, dfd int, base string) error {
 	// Something else may create or remove the name between the look and
 	// the change; look again a few times rather than fail at once.
 	for range 3 {

@@ -45,6 +45,8 @@ func Apply(spec *rspec.Spec, req *request.Request, cfg *config.Config, log *logr
 		}
 	}
 	dropRepeats(spec)
+	batchHooks(spec)
+	dropRepeats(spec) // a batch made by an earlier injection
 	return nil
 }
 
@@ -94,10 +96,13 @@ func specDirs(cfg *config.Config) []string {
 
 // loadSpecs reads the spec dirs once. When the request is for the default
 // kind and no spec serves it, or the serving spec was made for another
-// driver, it writes a just-in-time spec and reads the dirs again.
+// driver or other devices, it writes a just-in-time spec and reads the
+// dirs again. When the spec cannot be written (a read-only or full spec
+// dir) it makes one in memory for this create, and remembers the failure
+// for a few seconds so that the next creates skip the lock and the write.
 func loadSpecs(cfg *config.Config, req *request.Request, log *logrus.Logger) (*specSet, error) {
 	dirs := specDirs(cfg)
-	specs, err := readSpecDirs(dirs)
+	specs, err := readSpecDirs(dirs, log.Warnf)
 	if err != nil || cfg.CDI.JITSpec == "" || !req.HasKind(cfg.CDI.DefaultKind) {
 		return specs, err
 	}
@@ -105,19 +110,36 @@ func loadSpecs(cfg *config.Config, req *request.Request, log *logrus.Logger) (*s
 	if why == "" {
 		return specs, nil
 	}
-	log.Infof("writing just-in-time CDI spec %s: %s", cfg.CDI.JITSpec, why)
+	jit, state := cfg.CDI.JITSpec, cfg.Runtime.StateDir
 	// JSON content (valid YAML too, whatever the file's name) keeps the
 	// next create on the fast decoder.
 	opts := gpu.GenerateOptions{DriverRoot: cfg.Driver.Root, HookPath: cfg.HookPath(), Format: "json"}
-	if err := gpu.WriteJITSpec(cfg.CDI.JITSpec, opts); err != nil {
-		if errors.Is(err, gpu.ErrNoDriver) {
+	version, _ := gpu.ReadDriverVersion(cfg.Driver.Root)
+	fingerprint, _ := gpu.DeviceFingerprint(cfg.Driver.Root)
+	werr := gpu.CachedJITFailure(state, jit, version, fingerprint)
+	if werr == nil {
+		log.Infof("writing just-in-time CDI spec %s: %s", jit, why)
+		werr = gpu.WriteJITSpec(jit, opts)
+		if werr == nil {
+			gpu.ForgetJITFailure(state, jit)
+			return readSpecDirs(dirs, log.Warnf)
+		}
+		if errors.Is(werr, gpu.ErrNoDriver) {
 			// Nothing to generate from: the request is reported as unmet.
-			log.Warnf("just-in-time CDI spec: %v", err)
+			log.Warnf("just-in-time CDI spec: %v", werr)
 			return specs, nil
 		}
-		return nil, fmt.Errorf("just-in-time CDI spec %s: %w", cfg.CDI.JITSpec, err)
+		gpu.CacheJITFailure(state, jit, version, fingerprint, werr)
 	}
-	return readSpecDirs(dirs)
+	log.Warnf("just-in-time CDI spec %s cannot be written (%s: %v): using one made in memory", jit, why, werr)
+	data, err := gpu.GenerateJIT(opts)
+	if err == nil {
+		err = specs.replaceNvbindSpecs(jit+" (made in memory)", data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("just-in-time CDI spec %s: %w (made in memory: %v)", jit, werr, err)
+	}
+	return specs, nil
 }
 
 // staleReason says why the specs on disk cannot serve req's default-kind
@@ -125,7 +147,7 @@ func loadSpecs(cfg *config.Config, req *request.Request, log *logrus.Logger) (*s
 // for a driver other than the running one. Only procfs is read.
 func staleReason(specs *specSet, req *request.Request, cfg *config.Config) string {
 	kind := cfg.CDI.DefaultKind
-	current := ""
+	current, fingerprint := "", ""
 	for _, d := range req.Devices {
 		if !strings.HasPrefix(d, kind+"=") {
 			continue
@@ -148,6 +170,21 @@ func staleReason(specs *specSet, req *request.Request, cfg *config.Config) strin
 		if recorded != current {
 			return fmt.Sprintf("%s was made for driver %s, the running driver is %s", dev.spec.path, recorded, current)
 		}
+		// Same driver: the GPUs or MIG instances may have changed, and an
+		// index name would then be another device.
+		if fingerprint == "" {
+			fp, err := gpu.DeviceFingerprint(cfg.Driver.Root)
+			if err != nil {
+				continue
+			}
+			fingerprint = fp
+		}
+		switch was := recordedEnv(dev.spec.raw, gpu.DevicesEnv); {
+		case was == "":
+			return fmt.Sprintf("%s does not record the devices it was made for", dev.spec.path)
+		case was != fingerprint:
+			return fmt.Sprintf("%s was made for other devices (a GPU added or removed, or MIG reconfigured)", dev.spec.path)
+		}
 	}
 	return ""
 }
@@ -155,7 +192,12 @@ func staleReason(specs *specSet, req *request.Request, cfg *config.Config) strin
 // recordedDriverVersion is the driver version nvbind wrote into a spec's
 // common env ("" for specs made by other tools).
 func recordedDriverVersion(spec *cdispec.Spec) string {
-	prefix := gpu.DriverVersionEnv + "="
+	return recordedEnv(spec, gpu.DriverVersionEnv)
+}
+
+// recordedEnv is the value of name in a spec's common env ("" if none).
+func recordedEnv(spec *cdispec.Spec, name string) string {
+	prefix := name + "="
 	for _, e := range spec.ContainerEdits.Env {
 		if strings.HasPrefix(e, prefix) {
 			return e[len(prefix):]
@@ -166,13 +208,14 @@ func recordedDriverVersion(spec *cdispec.Spec) string {
 
 // checkRequirements evaluates NVIDIA_REQUIRE_* against procfs facts.
 func checkRequirements(req *request.Request, cfg *config.Config, log *logrus.Logger) error {
-	if len(req.Requirements) == 0 || !req.HasKind(cfg.CDI.DefaultKind) {
+	if !gpu.HasRequirements(req.Requirements) || !req.HasKind(cfg.CDI.DefaultKind) {
 		return nil
 	}
 	facts, err := gpu.ReadHostFacts(cfg.Driver.Root)
 	if err != nil {
-		log.Warnf("requirements not checked: %v", err)
-		return nil
+		// Passing a check nvbind could not make would start a container
+		// on a driver its image says it cannot use.
+		return fmt.Errorf("cannot check %s: host driver facts unreadable: %w", strings.Join(req.Requirements, " "), err)
 	}
 	return gpu.CheckRequirements(req.Requirements, facts)
 }

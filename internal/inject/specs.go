@@ -18,6 +18,7 @@ import (
 	cdispec "tags.cncf.io/container-device-interface/specs-go"
 
 	"github.com/nvbind/nvbind/internal/jsonread"
+	"github.com/nvbind/nvbind/internal/spectrust"
 )
 
 // specs.go reads the CDI spec dirs for one create, by the CDI library's
@@ -80,10 +81,15 @@ type specSet struct {
 	errors map[string]error
 }
 
-// readSpecDirs reads dirs, lowest priority first.
-func readSpecDirs(dirs []string) (*specSet, error) {
+// readSpecDirs reads dirs, lowest priority first. As root it skips spec
+// files that someone else could change (see spectrust), warning with warn.
+func readSpecDirs(dirs []string, warn func(string, ...any)) (*specSet, error) {
 	set := &specSet{dirs: dirs, devices: map[string]*specDevice{}, errors: map[string]error{}}
 	conflicts := map[string]bool{}
+	var trust *spectrust.Checker
+	if spectrust.Enforced() {
+		trust = &spectrust.Checker{}
+	}
 	for priority, dir := range dirs {
 		entries, err := os.ReadDir(dir)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -97,6 +103,14 @@ func readSpecDirs(dirs []string) (*specSet, error) {
 				continue
 			}
 			path := filepath.Join(dir, e.Name())
+			if trust != nil {
+				if err := trust.Check(path); err != nil {
+					err = fmt.Errorf("untrusted, skipped: %w", err)
+					warn("CDI spec %s: %v", path, err)
+					set.errors[path] = err
+					continue
+				}
+			}
 			spec, err := readSpecFile(path, priority)
 			if err != nil {
 				set.errors[path] = err
@@ -123,6 +137,12 @@ func readSpecFile(path string, priority int) (*specFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseSpecFile(path, data, priority)
+}
+
+// parseSpecFile parses and validates a spec's bytes; path names it.
+func parseSpecFile(path string, data []byte, priority int) (*specFile, error) {
+	var err error
 	spec := &specFile{path: path, priority: priority}
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '{' {
 		spec.raw, spec.pending, err = parseJSONSpec(data)
@@ -288,6 +308,25 @@ func validateDevice(d *cdispec.Device) error {
 func isEmpty(e *cdispec.ContainerEdits) bool {
 	return len(e.Env) == 0 && len(e.DeviceNodes) == 0 && len(e.Hooks) == 0 && len(e.Mounts) == 0 &&
 		len(e.NetDevices) == 0 && len(e.AdditionalGIDs) == 0 && e.IntelRdt == nil
+}
+
+// replaceNvbindSpecs puts the spec data (made in memory, named by path)
+// above every spec dir, in place of the devices of every spec nvbind made
+// for its kind: those are stale when a just-in-time spec is needed.
+func (s *specSet) replaceNvbindSpecs(path string, data []byte) error {
+	spec, err := parseSpecFile(path, data, len(s.dirs))
+	if err != nil {
+		return err
+	}
+	for name, d := range s.devices {
+		if d.spec.raw.Kind == spec.raw.Kind && recordedDriverVersion(d.spec.raw) != "" {
+			delete(s.devices, name)
+		}
+	}
+	for i := range spec.raw.Devices {
+		s.devices[spec.raw.Kind+"="+spec.raw.Devices[i].Name] = &specDevice{spec: spec, index: i}
+	}
+	return nil
 }
 
 // has reports whether a device is defined.

@@ -1,11 +1,14 @@
 // Package oci understands just enough of runc's command line and of an OCI
-// bundle for nvbind-runtime to find the spec of a `create` or `run`, rewrite
-// it, and hand the unchanged command line on to the low-level runtime.
+// bundle for nvbind-runtime to find the spec of a `create`, `run` or
+// `restore`, rewrite it, and hand the unchanged command line on to the
+// low-level runtime.
 package oci
 
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -20,122 +23,427 @@ type Args struct {
 	// LogPath and LogFormat are runc's --log and --log-format globals.
 	LogPath   string
 	LogFormat string
+	// Root is the --root global ("" when not given).
+	Root string
 	// Debug is runc's --debug global: nvbind logs at debug level too.
 	Debug bool
-	// Bundle is the bundle directory of create/run: --bundle/-b, else the
-	// working directory. Empty for other verbs.
+	// Help is set when the verb was asked for its help: the runtime prints
+	// it and does nothing else.
+	Help bool
+	// Bundle is the bundle directory of create/run/restore: --bundle/-b,
+	// else the working directory. Empty for other verbs.
 	Bundle string
-	// ContainerID is the first positional argument after the verb.
+	// Config is the spec file of create/run/restore: crun's --config, else
+	// the bundle's config.json.
+	Config string
+	// ContainerID is the container the verb is about (create/run/restore
+	// always; state, kill, delete and start when it can be told).
 	ContainerID string
 }
 
-// globalValueFlags are runc's global flags that take a value.
-var globalValueFlags = map[string]bool{
-	"root": true, "log": true, "log-format": true, "criu": true, "rootless": true,
+// Intercepts reports whether the verb creates a container, so its spec may
+// need GPU edits. restore (CRIU) starts a container from its bundle's spec
+// as create does: a GPU container restored without its devices would fail
+// or run without them.
+func (a *Args) Intercepts() bool {
+	return interceptVerbs[a.Verb] && !a.Help
 }
 
-// verbValueFlags are flags of create/run that take a value; every other
-// flag is a boolean.
-var verbValueFlags = map[string]bool{
-	"bundle": true, "b": true, "console-socket": true, "pid-file": true,
-	"preserve-fds": true, "pidfd-socket": true,
+var interceptVerbs = map[string]bool{"create": true, "run": true, "restore": true}
+
+// MentionsIntercept reports whether argv holds a word that may be a verb
+// that creates a container: a command line nvbind cannot parse is only
+// passed through when it cannot be one.
+func MentionsIntercept(argv []string) bool {
+	return slices.ContainsFunc(argv, func(s string) bool { return interceptVerbs[s] })
 }
 
-// flagName splits "--name=value", "-name value" or "--name" into name,
-// inline value and whether a value was inline. Like runc (urfave/cli on Go's
-// flag package) one or two leading dashes mean the same.
-func flagName(arg string) (name, value string, inline bool) {
-	name = strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-")
-	if i := strings.IndexByte(name, '='); i >= 0 {
-		return name[:i], name[i+1:], true
+// Flavour is the command-line dialect of the low-level runtime.
+type Flavour string
+
+const (
+	// Runc is runc's dialect (urfave/cli v1 over Go's flag package); youki
+	// and runsc follow it closely enough.
+	Runc Flavour = "runc"
+	// Crun is crun's (glibc argp, in order).
+	Crun Flavour = "crun"
+)
+
+// FlavourOf tells the dialect from the runtime's file name.
+func FlavourOf(runtime string) Flavour {
+	if strings.Contains(filepath.Base(runtime), "crun") {
+		return Crun
 	}
-	return name, "", false
+	return Runc
 }
 
-func isFlag(arg string) bool { return len(arg) > 1 && arg[0] == '-' }
+// ArgError says why a command line cannot be parsed exactly. A create that
+// nvbind cannot parse exactly is refused: guessing could hand the spec of
+// another bundle, or none, to the runtime.
+type ArgError struct {
+	Flag string // the flag at fault, as written; "" when none
+	Msg  string
+}
 
-// ParseArgs parses argv (without the program name). cwd is the directory
-// a create/run without --bundle uses.
-func ParseArgs(argv []string, cwd string) (*Args, error) {
+func (e *ArgError) Error() string {
+	if e.Flag == "" {
+		return e.Msg
+	}
+	return fmt.Sprintf("flag %s: %s", e.Flag, e.Msg)
+}
+
+// flagKind is what a flag takes.
+type flagKind uint8
+
+const (
+	boolFlag  flagKind = iota + 1
+	valueFlag          // any string
+	uintFlag           // runc's UintFlag: strconv.ParseUint(s, 0, 64)
+)
+
+type flagTable map[string]flagKind
+
+func merge(tables ...flagTable) flagTable {
+	out := flagTable{}
+	for _, t := range tables {
+		for k, v := range t {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// runc 1.1-1.2 (runc --help, runc VERB --help).
+var (
+	runcGlobal = flagTable{
+		"debug": boolFlag, "log": valueFlag, "log-format": valueFlag, "root": valueFlag,
+		"criu": valueFlag, "systemd-cgroup": boolFlag, "rootless": valueFlag,
+		"help": boolFlag, "h": boolFlag, "version": boolFlag, "v": boolFlag,
+	}
+	runcCreate = flagTable{
+		"bundle": valueFlag, "b": valueFlag, "console-socket": valueFlag, "pidfd-socket": valueFlag,
+		"pid-file": valueFlag, "no-pivot": boolFlag, "no-new-keyring": boolFlag,
+		"preserve-fds": uintFlag, "help": boolFlag, "h": boolFlag,
+	}
+	runcVerbs = map[string]flagTable{
+		"create": runcCreate,
+		"run": merge(runcCreate, flagTable{
+			"detach": boolFlag, "d": boolFlag, "keep": boolFlag, "no-subreaper": boolFlag,
+		}),
+		"restore": {
+			"console-socket": valueFlag, "image-path": valueFlag, "work-path": valueFlag,
+			"tcp-established": boolFlag, "ext-unix-sk": boolFlag, "shell-job": boolFlag,
+			"file-locks": boolFlag, "manage-cgroups-mode": valueFlag, "bundle": valueFlag, "b": valueFlag,
+			"detach": boolFlag, "d": boolFlag, "pid-file": valueFlag, "no-subreaper": boolFlag,
+			"no-pivot": boolFlag, "empty-ns": valueFlag, "auto-dedup": boolFlag, "lazy-pages": boolFlag,
+			"lsm-profile": valueFlag, "lsm-mount-context": valueFlag, "help": boolFlag, "h": boolFlag,
+		},
+		// Verbs whose container ID nvbind reads to find the runtime that
+		// created it.
+		"state":  {"help": boolFlag, "h": boolFlag},
+		"start":  {"help": boolFlag, "h": boolFlag},
+		"delete": {"force": boolFlag, "f": boolFlag, "help": boolFlag, "h": boolFlag},
+		"kill":   {"all": boolFlag, "a": boolFlag, "help": boolFlag, "h": boolFlag},
+	}
+)
+
+// crun 1.x (src/crun.c, create.c, run.c, restore.c). argp adds --help,
+// --usage and -? everywhere.
+var (
+	argpHelp   = flagTable{"help": boolFlag, "usage": boolFlag, "?": boolFlag}
+	crunGlobal = merge(argpHelp, flagTable{
+		"debug": boolFlag, "cgroup-manager": valueFlag, "systemd-cgroup": boolFlag, "log": valueFlag,
+		"log-format": valueFlag, "log-level": valueFlag, "root": valueFlag, "rootless": valueFlag,
+		"version": boolFlag, "v": boolFlag, "V": boolFlag,
+	})
+	crunCreate = merge(argpHelp, flagTable{
+		"bundle": valueFlag, "b": valueFlag, "config": valueFlag, "f": valueFlag,
+		"console-socket": valueFlag, "preserve-fds": valueFlag, "no-pivot": boolFlag,
+		"pid-file": valueFlag, "no-subreaper": boolFlag, "no-new-keyring": boolFlag,
+	})
+	crunVerbs = map[string]flagTable{
+		"create": crunCreate,
+		"run":    merge(crunCreate, flagTable{"detach": boolFlag, "d": boolFlag, "keep": boolFlag}),
+		"restore": merge(argpHelp, flagTable{
+			"bundle": valueFlag, "b": valueFlag, "image-path": valueFlag, "work-path": valueFlag,
+			"tcp-established": boolFlag, "ext-unix-sk": boolFlag, "shell-job": boolFlag,
+			"detach": boolFlag, "d": boolFlag, "pid-file": valueFlag, "console-socket": valueFlag,
+			"file-locks": boolFlag, "manage-cgroups-mode": valueFlag,
+		}),
+		"state":  argpHelp,
+		"start":  argpHelp,
+		"delete": merge(argpHelp, flagTable{"force": boolFlag, "f": boolFlag, "regex": valueFlag, "r": valueFlag}),
+		"kill":   merge(argpHelp, flagTable{"all": boolFlag, "a": boolFlag, "regex": valueFlag, "r": valueFlag}),
+	}
+)
+
+// setFlag is one parsed flag.
+type setFlag struct {
+	name, value, as string
+}
+
+// ParseArgs parses argv (without the program name) as the runtime of
+// flavour fl would. cwd is the directory a create without --bundle uses.
+// For create, run and restore every flag must be known and the command
+// line one the runtime accepts; otherwise it returns an *ArgError naming
+// what is wrong. Other verbs are parsed as far as their container ID when
+// nvbind knows their flags, and left alone otherwise.
+func ParseArgs(argv []string, cwd string, fl Flavour) (*Args, error) {
 	a := &Args{Argv: argv}
-	i := 0
-	// Global flags, up to the verb.
-	for ; i < len(argv); i++ {
-		arg := argv[i]
-		if arg == "--" {
-			i++
-			break
-		}
-		if !isFlag(arg) {
-			break
-		}
-		name, value, inline := flagName(arg)
-		if name == "debug" {
-			a.Debug = !inline || value == "true" || value == "1"
-			continue
-		}
-		if !globalValueFlags[name] {
-			continue
-		}
-		if !inline {
-			if i+1 >= len(argv) {
-				return nil, fmt.Errorf("global flag %s needs a value", arg)
-			}
-			i++
-			value = argv[i]
-		}
-		switch name {
+	global, verbs := runcGlobal, runcVerbs
+	parse := parseGoFlags
+	if fl == Crun {
+		global, verbs, parse = crunGlobal, crunVerbs, parseArgp
+	}
+	flags, rest, err := parse(argv, global)
+	if err != nil {
+		return a, err
+	}
+	for _, f := range flags {
+		switch f.name {
 		case "log":
-			a.LogPath = value
+			a.LogPath = f.value
 		case "log-format":
-			a.LogFormat = value
+			a.LogFormat = f.value
+		case "root":
+			a.Root = f.value
+		case "debug":
+			a.Debug = f.value == "true"
 		}
 	}
-	if i >= len(argv) {
+	if len(rest) == 0 {
 		return a, nil
 	}
-	a.Verb = argv[i]
-	if a.Verb != "create" && a.Verb != "run" {
+	a.Verb = rest[0]
+	table := verbs[a.Verb]
+	if table == nil {
 		return a, nil
 	}
-	for i++; i < len(argv); i++ {
-		arg := argv[i]
-		if arg == "--" {
-			if i+1 < len(argv) && a.ContainerID == "" {
-				a.ContainerID = argv[i+1]
+	args := rest[1:]
+	if fl == Runc {
+		args = reorderArgs(table, args)
+	}
+	flags, pos, err := parse(args, table)
+	if err != nil {
+		if !interceptVerbs[a.Verb] {
+			return a, nil
+		}
+		return a, fmt.Errorf("%s: %w", a.Verb, err)
+	}
+	var bundleAs string
+	for _, f := range flags {
+		switch f.name {
+		case "help", "h", "usage", "?":
+			a.Help = a.Help || f.value == "true"
+		case "bundle", "b":
+			// urfave/cli refuses both forms of one flag together.
+			if fl == Runc && bundleAs != "" && bundleAs != f.name {
+				return a, fmt.Errorf("%s: %w", a.Verb, &ArgError{f.as, "given as both --bundle and -b"})
 			}
-			break
-		}
-		if !isFlag(arg) {
-			if a.ContainerID == "" {
-				a.ContainerID = arg
+			bundleAs, a.Bundle = f.name, f.value
+		case "config", "f":
+			if fl == Crun && interceptVerbs[a.Verb] {
+				a.Config = f.value
 			}
-			continue
-		}
-		name, value, inline := flagName(arg)
-		if !verbValueFlags[name] {
-			continue
-		}
-		if !inline {
-			if i+1 >= len(argv) {
-				return nil, fmt.Errorf("%s flag %s needs a value", a.Verb, arg)
-			}
-			i++
-			value = argv[i]
-		}
-		if name == "bundle" || name == "b" {
-			a.Bundle = value
 		}
 	}
+	if !interceptVerbs[a.Verb] {
+		if len(pos) > 0 && !a.Help {
+			a.ContainerID = pos[0]
+		}
+		return a, nil
+	}
+	if a.Help {
+		return a, nil
+	}
+	max := 1
+	if fl == Crun && a.Verb == "restore" {
+		max = 2
+	}
+	if len(pos) == 0 || len(pos) > max {
+		msg := fmt.Sprintf("%s needs exactly one container ID, got %d arguments %q", a.Verb, len(pos), pos)
+		for _, p := range pos {
+			if isFlag(p) {
+				// The runtime stops reading flags at the ID.
+				msg = fmt.Sprintf("%s: flag %s after the container ID", a.Verb, p)
+				break
+			}
+		}
+		return a, &ArgError{Msg: msg}
+	}
+	a.ContainerID = pos[0]
 	if a.Bundle == "" {
 		a.Bundle = cwd
 	}
 	if !filepath.IsAbs(a.Bundle) {
 		a.Bundle = filepath.Join(cwd, a.Bundle)
 	}
+	switch {
+	case a.Config == "" || a.Config == SpecFile:
+		// crun reads the default name after changing into the bundle.
+		a.Config = filepath.Join(a.Bundle, SpecFile)
+	case !filepath.IsAbs(a.Config):
+		// Any other name crun resolves before it changes directory.
+		a.Config = filepath.Join(cwd, a.Config)
+	}
 	return a, nil
 }
 
-// Intercepts reports whether the verb creates a container, so its spec may
-// need GPU edits.
-func (a *Args) Intercepts() bool { return a.Verb == "create" || a.Verb == "run" }
+func isFlag(arg string) bool { return len(arg) > 1 && arg[0] == '-' }
+
+// parseGoFlags parses flags as Go's flag package does (runc's parser):
+// one or two dashes, `=value` or the next argument for a value flag,
+// strconv.ParseBool for `=value` of a boolean, stop at the first
+// non-flag or after `--`. Unknown flags are errors.
+func parseGoFlags(args []string, table flagTable) ([]setFlag, []string, error) {
+	var flags []setFlag
+	for len(args) > 0 {
+		s := args[0]
+		if !isFlag(s) {
+			break
+		}
+		dashes := 1
+		if s[1] == '-' {
+			dashes = 2
+			if len(s) == 2 {
+				args = args[1:]
+				break
+			}
+		}
+		name := s[dashes:]
+		if name == "" || name[0] == '-' || name[0] == '=' {
+			return nil, nil, &ArgError{s, "bad flag syntax"}
+		}
+		args = args[1:]
+		value, inline := "", false
+		if i := strings.IndexByte(name, '='); i >= 0 {
+			name, value, inline = name[:i], name[i+1:], true
+		}
+		f, err := takeValue(table, s, name, value, inline, &args, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		flags = append(flags, f)
+	}
+	return flags, args, nil
+}
+
+// takeValue completes flag name: its inline value, or the next argument.
+func takeValue(table flagTable, as, name, value string, inline bool, args *[]string, parseBool bool) (setFlag, error) {
+	switch table[name] {
+	case 0:
+		return setFlag{}, &ArgError{as, "not a flag nvbind-runtime knows for this runtime"}
+	case boolFlag:
+		if !inline {
+			return setFlag{name, "true", as}, nil
+		}
+		if !parseBool {
+			return setFlag{}, &ArgError{as, "takes no value"}
+		}
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return setFlag{}, &ArgError{as, fmt.Sprintf("invalid boolean %q", value)}
+		}
+		return setFlag{name, strconv.FormatBool(b), as}, nil
+	}
+	if !inline {
+		if len(*args) == 0 {
+			return setFlag{}, &ArgError{as, "needs a value"}
+		}
+		value, *args = (*args)[0], (*args)[1:]
+	}
+	if table[name] == uintFlag {
+		if _, err := strconv.ParseUint(value, 0, 64); err != nil {
+			return setFlag{}, &ArgError{as, fmt.Sprintf("invalid number %q", value)}
+		}
+	}
+	return setFlag{name, value, as}, nil
+}
+
+// reorderArgs moves a runc subcommand's flags before its other arguments,
+// as urfave/cli v1 does before Go's flag package parses them: a known flag
+// without `=` takes the next argument along as its possible value, even a
+// boolean one, so `create --no-pivot ID --bundle B` parses --no-pivot and
+// stops at ID, leaving three arguments (runc refuses that).
+func reorderArgs(table flagTable, args []string) []string {
+	var flags, rest []string
+	mayBeValue := false
+	for i, arg := range args {
+		switch {
+		case mayBeValue && !urfaveIsFlag(table, arg):
+			mayBeValue = false
+			flags = append(flags, arg)
+		case arg == "--":
+			rest = append(append([]string{"--"}, rest...), args[i+1:]...)
+			return append(flags, rest...)
+		case urfaveIsFlag(table, arg):
+			flags = append(flags, arg)
+			mayBeValue = !strings.Contains(arg, "=")
+		default:
+			rest = append(rest, arg)
+		}
+	}
+	return append(flags, rest...)
+}
+
+// urfaveIsFlag is urfave/cli v1's argIsFlag: strip up to two dashes and
+// anything from '=' on, and look the name up.
+func urfaveIsFlag(table flagTable, arg string) bool {
+	if arg == "-" || arg == "--" || !strings.HasPrefix(arg, "-") {
+		return false
+	}
+	if strings.HasPrefix(arg, "--") {
+		arg = strings.Replace(arg, "-", "", 2)
+	}
+	if strings.HasPrefix(arg, "-") {
+		arg = strings.Replace(arg, "-", "", 1)
+	}
+	arg = strings.Split(arg, "=")[0]
+	return table[arg] != 0
+}
+
+// parseArgp parses flags as glibc's argp does in order (crun's parser):
+// `--long`, `--long=value` or `--long value`; short flags grouped (`-dv`)
+// with a value attached (`-bDIR`) or next; stop at the first non-flag or
+// after `--`. A boolean takes no value. Abbreviated long names, which getopt
+// would accept, are refused: nvbind does not guess.
+func parseArgp(args []string, table flagTable) ([]setFlag, []string, error) {
+	var flags []setFlag
+	for len(args) > 0 {
+		s := args[0]
+		if s == "--" {
+			return flags, args[1:], nil
+		}
+		if !isFlag(s) {
+			break
+		}
+		args = args[1:]
+		if strings.HasPrefix(s, "--") {
+			name, value, inline := strings.Cut(s[2:], "=")
+			if len(name) < 2 {
+				return nil, nil, &ArgError{s, "not a flag nvbind-runtime knows for this runtime"}
+			}
+			f, err := takeValue(table, s, name, value, inline, &args, false)
+			if err != nil {
+				return nil, nil, err
+			}
+			flags = append(flags, f)
+			continue
+		}
+		for j := 1; j < len(s); j++ {
+			name := s[j : j+1]
+			if table[name] == boolFlag {
+				flags = append(flags, setFlag{name, "true", "-" + name})
+				continue
+			}
+			rest := s[j+1:]
+			f, err := takeValue(table, "-"+name, name, rest, rest != "", &args, false)
+			if err != nil {
+				return nil, nil, err
+			}
+			flags = append(flags, f)
+			break
+		}
+	}
+	return flags, args, nil
+}

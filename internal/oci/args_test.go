@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -10,34 +11,47 @@ func TestParseArgs(t *testing.T) {
 	const cwd = "/run/cwd"
 	tests := []struct {
 		name string
+		fl   Flavour
 		argv string
 		want Args
 	}{
-		{"docker shim", "--root /run/docker/runtime-runc/moby --log /b/log.json --log-format json create --bundle /b --pid-file /b/init.pid abc",
-			Args{Verb: "create", LogPath: "/b/log.json", LogFormat: "json", Bundle: "/b", ContainerID: "abc"}},
-		{"equals forms", "--root=/r --log=/l --log-format=text --systemd-cgroup create --bundle=/b id1",
-			Args{Verb: "create", LogPath: "/l", LogFormat: "text", Bundle: "/b", ContainerID: "id1"}},
-		{"single dash", "-root /r -log /l create -b /b id2",
-			Args{Verb: "create", LogPath: "/l", Bundle: "/b", ContainerID: "id2"}},
-		{"short bundle", "create -b /bb id3", Args{Verb: "create", Bundle: "/bb", ContainerID: "id3"}},
-		{"no bundle uses cwd", "run --detach id4", Args{Verb: "run", Bundle: cwd, ContainerID: "id4"}},
-		{"relative bundle", "run --bundle rel id5", Args{Verb: "run", Bundle: cwd + "/rel", ContainerID: "id5"}},
-		{"bools and rootless", "--debug --rootless true --criu /usr/sbin/criu create --no-pivot --console-socket /s --preserve-fds 2 -b /b id6",
-			Args{Verb: "create", Bundle: "/b", ContainerID: "id6", Debug: true}},
-		{"debug=false", "--debug=false state x", Args{Verb: "state"}},
-		{"single-dash debug", "-debug=true kill x", Args{Verb: "kill", Debug: true}},
-		{"id before flags", "create id7 --bundle /b", Args{Verb: "create", Bundle: "/b", ContainerID: "id7"}},
-		{"double dash", "create --bundle /b -- -weird", Args{Verb: "create", Bundle: "/b", ContainerID: "-weird"}},
-		{"other verb", "--root /r state abc", Args{Verb: "state"}},
-		{"delete with bundle-like flag", "delete --force abc", Args{Verb: "delete"}},
-		{"features", "features", Args{Verb: "features"}},
-		{"version only", "--version", Args{}},
-		{"empty", "", Args{}},
+		{"docker shim", Runc, "--root /run/docker/runtime-runc/moby --log /b/log.json --log-format json create --bundle /b --pid-file /b/init.pid abc",
+			Args{Verb: "create", LogPath: "/b/log.json", LogFormat: "json", Root: "/run/docker/runtime-runc/moby", Bundle: "/b", Config: "/b/config.json", ContainerID: "abc"}},
+		{"equals forms", Runc, "--root=/r --log=/l --log-format=text --systemd-cgroup create --bundle=/b id1",
+			Args{Verb: "create", LogPath: "/l", LogFormat: "text", Root: "/r", Bundle: "/b", Config: "/b/config.json", ContainerID: "id1"}},
+		{"single dash", Runc, "-root /r -log /l create -b /b id2",
+			Args{Verb: "create", LogPath: "/l", Root: "/r", Bundle: "/b", Config: "/b/config.json", ContainerID: "id2"}},
+		{"short bundle", Runc, "create -b /bb id3", Args{Verb: "create", Bundle: "/bb", Config: "/bb/config.json", ContainerID: "id3"}},
+		{"no bundle uses cwd", Runc, "run --detach id4", Args{Verb: "run", Bundle: cwd, Config: cwd + "/config.json", ContainerID: "id4"}},
+		{"relative bundle", Runc, "run --bundle rel id5", Args{Verb: "run", Bundle: cwd + "/rel", Config: cwd + "/rel/config.json", ContainerID: "id5"}},
+		{"bools and rootless", Runc, "--debug --rootless true --criu /usr/sbin/criu create --no-pivot --console-socket /s --preserve-fds 2 -b /b id6",
+			Args{Verb: "create", Bundle: "/b", Config: "/b/config.json", ContainerID: "id6", Debug: true}},
+		{"debug=false", Runc, "--debug=false state x", Args{Verb: "state", ContainerID: "x"}},
+		{"debug=TRUE", Runc, "--debug=TRUE state x", Args{Verb: "state", ContainerID: "x", Debug: true}},
+		{"debug=t", Runc, "--debug=t create id", Args{Verb: "create", Bundle: cwd, Config: cwd + "/config.json", ContainerID: "id", Debug: true}},
+		{"single-dash debug", Runc, "-debug=true kill x", Args{Verb: "kill", Debug: true, ContainerID: "x"}},
+		{"id before flags (urfave/cli reorders)", Runc, "create id7 --bundle /b", Args{Verb: "create", Bundle: "/b", Config: "/b/config.json", ContainerID: "id7"}},
+		{"bool flag with =value", Runc, "create --no-pivot=1 -b /b id", Args{Verb: "create", Bundle: "/b", Config: "/b/config.json", ContainerID: "id"}},
+		{"double dash", Runc, "create --bundle /b -- -weird", Args{Verb: "create", Bundle: "/b", Config: "/b/config.json", ContainerID: "-weird"}},
+		{"restore", Runc, "restore --image-path /img --tcp-established -b /b id8", Args{Verb: "restore", Bundle: "/b", Config: "/b/config.json", ContainerID: "id8"}},
+		{"create help", Runc, "create --help", Args{Verb: "create", Help: true}},
+		{"other verb", Runc, "--root /r state abc", Args{Verb: "state", Root: "/r", ContainerID: "abc"}},
+		{"delete force", Runc, "delete --force abc", Args{Verb: "delete", ContainerID: "abc"}},
+		{"unknown verb flags left alone", Runc, "exec --tty --bogus abc sh", Args{Verb: "exec"}},
+		{"features", Runc, "features", Args{Verb: "features"}},
+		{"version only", Runc, "--version", Args{}},
+		{"empty", Runc, "", Args{}},
+		{"crun globals", Crun, "--cgroup-manager systemd --log-level=debug --root /r create --bundle /b id", Args{Verb: "create", Root: "/r", Bundle: "/b", Config: "/b/config.json", ContainerID: "id"}},
+		{"crun --config absolute", Crun, "create --config /etc/x.json -b /b id", Args{Verb: "create", Bundle: "/b", Config: "/etc/x.json", ContainerID: "id"}},
+		{"crun -f relative to cwd", Crun, "create -f my.json -b /b id", Args{Verb: "create", Bundle: "/b", Config: cwd + "/my.json", ContainerID: "id"}},
+		{"crun -f config.json is the bundle's", Crun, "create -fconfig.json -b/b id", Args{Verb: "create", Bundle: "/b", Config: "/b/config.json", ContainerID: "id"}},
+		{"crun grouped shorts", Crun, "run -db /b id", Args{Verb: "run", Bundle: "/b", Config: "/b/config.json", ContainerID: "id"}},
+		{"crun restore", Crun, "restore --image-path /i -b /b id", Args{Verb: "restore", Bundle: "/b", Config: "/b/config.json", ContainerID: "id"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			argv := strings.Fields(tt.argv)
-			got, err := ParseArgs(argv, cwd)
+			got, err := ParseArgs(argv, cwd, tt.fl)
 			if err != nil {
 				t.Fatalf("ParseArgs: %v", err)
 			}
@@ -52,11 +66,62 @@ func TestParseArgs(t *testing.T) {
 	}
 }
 
-func TestParseArgsErrors(t *testing.T) {
-	for _, argv := range []string{"--root", "--log-format", "create --bundle", "run -b"} {
-		if _, err := ParseArgs(strings.Fields(argv), "/"); err == nil {
-			t.Errorf("%q: want an error", argv)
+// TestParseArgsRefuses: a create the runtime would parse differently from
+// nvbind, or refuse, is an error naming the flag at fault.
+func TestParseArgsRefuses(t *testing.T) {
+	tests := []struct {
+		fl         Flavour
+		argv, want string
+	}{
+		{Runc, "--root", "flag --root: needs a value"},
+		{Runc, "create --bundle", "flag --bundle: needs a value"},
+		{Runc, "run -b", "flag -b: needs a value"},
+		{Runc, "--log-level debug create --bundle /b id", "flag --log-level: not a flag"},
+		{Crun, "--log-level create --bundle /b id", "flag --bundle: not a flag"},
+		{Runc, "--cgroup-manager systemd create --bundle /b id", "flag --cgroup-manager: not a flag"},
+		{Runc, "--debug=yes create id", `flag --debug=yes: invalid boolean "yes"`},
+		{Runc, "create --no-pivot ctr --bundle /b", "create: flag --bundle after the container ID"},
+		{Runc, "create --bogus -b /b id", "flag --bogus: not a flag"},
+		{Runc, "create -b /a --bundle /b id", "given as both --bundle and -b"},
+		{Runc, "create --preserve-fds x id", `invalid number "x"`},
+		{Runc, "create", "create needs exactly one container ID, got 0"},
+		{Runc, "run a b", "run needs exactly one container ID, got 2"},
+		{Crun, "create --no-pivot=1 id", "flag --no-pivot=1: takes no value"},
+		{Crun, "create --bund /b id", "flag --bund: not a flag"},
+		{Crun, "create id --bundle /b", "create: flag --bundle after the container ID"},
+		{Runc, "create ---x id", "bad flag syntax"},
+	}
+	for _, tt := range tests {
+		_, err := ParseArgs(strings.Fields(tt.argv), "/", tt.fl)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s %q: got %v, want an error containing %q", tt.fl, tt.argv, err, tt.want)
 		}
+	}
+}
+
+func TestRecordRuntime(t *testing.T) {
+	root := t.TempDir()
+	a := &Args{Root: root, ContainerID: "c1"}
+	if _, ok := RecordedRuntime(a); ok {
+		t.Fatal("a record before any create")
+	}
+	if err := RecordRuntime(a, "/bin/true"); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := RecordedRuntime(a); !ok || got != "/bin/true" {
+		t.Fatalf("recorded %q %v", got, ok)
+	}
+	for _, id := range []string{"", "..", "a/b"} {
+		if err := RecordRuntime(&Args{Root: root, ContainerID: id}, "/bin/true"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ForgetRuntime(a)
+	if _, ok := RecordedRuntime(a); ok {
+		t.Fatal("record survives delete")
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Fatalf("left in the runtime root: %v", entries)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/opencontainers/runc/libcontainer/specconv"
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/tidwall/gjson"
 )
 
@@ -35,7 +36,11 @@ func FuzzParseArgs(f *testing.F) {
 			cwd = "/" + cwd
 		}
 		orig := slices.Clone(argv)
-		a, err := ParseArgs(argv, cwd)
+		fl := Runc
+		if len(cwd)%2 == 0 {
+			fl = Crun
+		}
+		a, err := ParseArgs(argv, cwd, fl)
 		if !slices.Equal(argv, orig) {
 			t.Fatalf("ParseArgs changed its argv: %q -> %q", orig, argv)
 		}
@@ -45,11 +50,11 @@ func FuzzParseArgs(f *testing.F) {
 		if !slices.Equal(a.Argv, orig) {
 			t.Fatalf("Argv %q, want the input %q verbatim", a.Argv, orig)
 		}
-		if a.Intercepts() != (a.Verb == "create" || a.Verb == "run") {
+		if a.Intercepts() != ((a.Verb == "create" || a.Verb == "run" || a.Verb == "restore") && !a.Help) {
 			t.Fatalf("Intercepts() = %v for verb %q", a.Intercepts(), a.Verb)
 		}
-		if a.Intercepts() && !filepath.IsAbs(a.Bundle) {
-			t.Fatalf("bundle %q of %s is not absolute", a.Bundle, a.Verb)
+		if a.Intercepts() && (!filepath.IsAbs(a.Bundle) || !filepath.IsAbs(a.Config) || a.ContainerID == "") {
+			t.Fatalf("bundle %q, config %q, ID %q of %s", a.Bundle, a.Config, a.ContainerID, a.Verb)
 		}
 		if !a.Intercepts() && a.Bundle != "" {
 			t.Fatalf("bundle %q for verb %q", a.Bundle, a.Verb)
@@ -81,7 +86,7 @@ func FuzzLoadSpec(f *testing.F) {
 		if probe, err := parseRuncView(data); err == nil && asksForGPU(probe) && !MayRequest(data) {
 			t.Fatalf("MayRequest misses a request: %q", data)
 		}
-		read, err := ReadSpec(dir)
+		read, err := ReadSpec(filepath.Join(dir, SpecFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,6 +183,12 @@ func FuzzLeafCodec(f *testing.F) {
 	}
 	f.Add(uint8(4), `[{"Destination":"/x","DESTINATION":"/y"}]`)
 	f.Add(uint8(2), `{"UID":7,"gid":null}`)
+	// Keys newer than runtime-spec, which the codec must keep.
+	f.Add(uint8(2), `{"uid":1,"x-new":{"a":[1]},"gid":2,"umask":null}`)
+	f.Add(uint8(4), `[{"destination":"/m","x-ext":true,"options":["ro"]},{"destination":"/n"}]`)
+	f.Add(uint8(5), `{"x-future":[{"path":"/f"}],"prestart":[{"path":"/p","x-ext":1}]}`)
+	f.Add(uint8(6), `[{"path":"/dev/a","type":"c","major":1,"minor":2,"x-ext":"e"}]`)
+	f.Add(uint8(1), `{"b":"1","a":"2"}`)
 	f.Fuzz(func(t *testing.T, kind uint8, data string) {
 		if !json.Valid([]byte(data)) {
 			return
@@ -185,20 +196,52 @@ func FuzzLeafCodec(f *testing.F) {
 		switch kind % 8 {
 		case 0:
 			checkLeaf(t, data, readEnv, appendStrings)
+			checkKeep(t, data, readEnv, appendStrings, nil, func(v []string) []string { return append(v, "NVBIND_X=1") })
 		case 1:
 			checkLeaf(t, data, readAnnotations, appendStringMap)
+			checkKeep(t, data, readAnnotations, appendStringMap, nil, func(v map[string]string) map[string]string {
+				m := map[string]string{"nvbind.io/x": "y"}
+				for k, x := range v {
+					m[k] = x
+				}
+				return m
+			})
 		case 2:
 			checkLeaf(t, data, readUser, appendUser)
+			checkKeep(t, data, readUser, appendUser, userFields, func(v rspec.User) rspec.User {
+				v.AdditionalGids = append(slices.Clone(v.AdditionalGids), 44)
+				return v
+			})
 		case 3:
 			checkLeaf(t, data, readRlimits, writeRlimits)
+			checkKeep(t, data, readRlimits, writeRlimits, nil, func(v []rspec.POSIXRlimit) []rspec.POSIXRlimit {
+				return append(v, rspec.POSIXRlimit{Type: "RLIMIT_X", Hard: 1, Soft: 1})
+			})
 		case 4:
 			checkLeaf(t, data, readMounts, writeMounts)
+			checkKeep(t, data, readMounts, writeMounts, nil, func(v []rspec.Mount) []rspec.Mount {
+				return append(v, rspec.Mount{Destination: "/x", Options: []string{"ro"}})
+			})
 		case 5:
 			checkLeaf(t, data, readHooks, appendHooks)
+			checkKeep(t, data, readHooks, appendHooks, hooksFields, func(v *rspec.Hooks) *rspec.Hooks {
+				h := &rspec.Hooks{}
+				if v != nil {
+					*h = *v
+				}
+				h.CreateContainer = append(slices.Clone(h.CreateContainer), rspec.Hook{Path: "/h"})
+				return h
+			})
 		case 6:
 			checkLeaf(t, data, readDevices, writeDevices)
+			checkKeep(t, data, readDevices, writeDevices, nil, func(v []rspec.LinuxDevice) []rspec.LinuxDevice {
+				return append(v, rspec.LinuxDevice{Path: "/dev/x", Type: "c"})
+			})
 		case 7:
 			checkLeaf(t, data, readRules, writeRules)
+			checkKeep(t, data, readRules, writeRules, nil, func(v []rspec.LinuxDeviceCgroup) []rspec.LinuxDeviceCgroup {
+				return append(v, rspec.LinuxDeviceCgroup{Allow: true, Access: "rw"})
+			})
 		}
 	})
 }
@@ -225,5 +268,57 @@ func checkLeaf[T any](t *testing.T, data string, read func(*leafReader, gjson.Re
 	}
 	if gotJSON := write(nil, want); string(gotJSON) != string(wantJSON) {
 		t.Fatalf("encodes %#v as\n%s\nencoding/json as\n%s", want, gotJSON, wantJSON)
+	}
+}
+
+// checkKeep: what the codec decodes and nvbind then changes (change adds
+// to it, as CDI edits do) is written back with everything the codec does
+// not know kept: an unchanged member byte for byte, each part read
+// (mount, hook, device...) as it was read, and the unknown keys of a top
+// object (known: the keys the codec owns) in their order.
+func checkKeep[T any](t *testing.T, data string, read func(*leafReader, gjson.Result) T, write func([]byte, T) []byte, known []string, change func(T) T) {
+	orig := gjson.Parse(data)
+	r := &leafReader{}
+	v := read(r, orig)
+	if r.Err != nil {
+		return
+	}
+	var k keeper
+	canon := write(nil, v)
+	k.pair(orig, gjson.ParseBytes(canon))
+	if got := k.restore(nil, gjson.ParseBytes(canon), orig, known); string(got) != orig.Raw {
+		t.Fatalf("unchanged %s written as %s", orig.Raw, got)
+	}
+	changed := change(v)
+	k.used = nil
+	out := k.restore(nil, gjson.ParseBytes(write(nil, changed)), orig, known)
+	if !json.Valid(out) {
+		t.Fatalf("invalid JSON written: %s", out)
+	}
+	r2 := &leafReader{}
+	if back := read(r2, gjson.ParseBytes(out)); r2.Err != nil || !reflect.DeepEqual(back, changed) {
+		t.Fatalf("%s changed and written as %s reads back as %#v (%v), want %#v", data, out, back, r2.Err, changed)
+	}
+	// What must survive, in order: each element of a list, the members of
+	// a top object that the codec does not own.
+	var parts []string
+	switch {
+	case orig.IsArray():
+		orig.ForEach(func(_, e gjson.Result) bool { parts = append(parts, e.Raw); return true })
+	case orig.IsObject() && known != nil:
+		orig.ForEach(func(key, e gjson.Result) bool {
+			if !slices.ContainsFunc(known, func(n string) bool { return strings.EqualFold(n, key.Str) }) {
+				parts = append(parts, key.Raw+":"+e.Raw)
+			}
+			return true
+		})
+	}
+	rest := string(out)
+	for _, p := range parts {
+		i := strings.Index(rest, p)
+		if i < 0 {
+			t.Fatalf("%s lost or reordered in\n%s\n(from %s)", p, out, data)
+		}
+		rest = rest[i+len(p):]
 	}
 }

@@ -3,9 +3,10 @@ package oci
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -22,9 +23,13 @@ const SpecFile = "config.json"
 // maxSpecSize bounds what nvbind reads; real specs are a few KiB.
 const maxSpecSize = 16 << 20
 
-// ReadSpec reads the bundle's config.json.
-func ReadSpec(bundle string) ([]byte, error) {
-	path := filepath.Join(bundle, SpecFile)
+// ErrTooLarge marks a spec over the size nvbind reads into memory.
+var ErrTooLarge = errors.New("larger than nvbind-runtime reads")
+
+// ReadSpec reads the spec file at path (a bundle's config.json, or crun's
+// --config). A file over maxSpecSize gives an error wrapping ErrTooLarge;
+// the caller then asks FileMayRequest whether it matters.
+func ReadSpec(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read bundle spec: %w", err)
@@ -34,14 +39,48 @@ func ReadSpec(bundle string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read bundle spec: %w", err)
 	}
-	if !fi.Mode().IsRegular() || fi.Size() > maxSpecSize {
-		return nil, fmt.Errorf("read bundle spec %s: not a regular file of at most %d bytes", path, maxSpecSize)
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read bundle spec %s: not a regular file", path)
+	}
+	if fi.Size() > maxSpecSize {
+		return nil, fmt.Errorf("read bundle spec %s: %d bytes, %w (%d)", path, fi.Size(), ErrTooLarge, maxSpecSize)
 	}
 	data := make([]byte, fi.Size())
 	if _, err := f.ReadAt(data, 0); err != nil && fi.Size() > 0 {
 		return nil, fmt.Errorf("read bundle spec %s: %w", path, err)
 	}
 	return data, nil
+}
+
+// FileMayRequest is MayRequest for a spec too large to read whole: it
+// streams the file. A container that asks for no GPU passes through
+// however large its spec, as runc would take it.
+func FileMayRequest(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	const overlap = 64 // longer than any marker
+	buf := make([]byte, 1<<20+overlap)
+	keep := 0
+	for {
+		n, err := f.Read(buf[keep:])
+		if n > 0 {
+			total := keep + n
+			if MayRequest(buf[:total]) {
+				return true, nil
+			}
+			keep = min(overlap, total)
+			copy(buf, buf[total-keep:total])
+		}
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 }
 
 // requestMarkers are strings one of which any GPU request contains: the
@@ -80,7 +119,18 @@ type Document struct {
 	Spec *rspec.Spec
 	top  *object
 	size int // of the JSON read, to size the buffer it is written from
+	// read holds, by field, the member as read and as the codec encoded
+	// it then; keep what it did not decode (see keep.go).
+	read map[string]readField
+	keep keeper
 }
+
+type readField struct {
+	orig  gjson.Result
+	canon []byte
+}
+
+func (f *documentField) id() string { return strings.Join(f.parent, ".") + "." + f.key }
 
 // documentField ties a member of a (nested) object to the decoded field
 // that holds it.
@@ -89,34 +139,42 @@ type documentField struct {
 	key    string
 	ptr    any
 	codec  leafCodec
+	// known are the keys the codec owns in the member's top object; nil
+	// when it owns them all (a map, a list).
+	known []string
 }
 
 func field[T any](parent []string, key string, ptr *T, read func(*leafReader, gjson.Result) T, write func([]byte, T) []byte) documentField {
-	return documentField{parent, key, ptr, leaf(ptr, read, write)}
+	return documentField{parent: parent, key: key, ptr: ptr, codec: leaf(ptr, read, write)}
 }
 
 func (d *Document) fields() []documentField {
 	s := d.Spec
 	f := []documentField{
 		field(nil, "mounts", &s.Mounts, readMounts, writeMounts),
-		field(nil, "hooks", &s.Hooks, readHooks, appendHooks),
+		withKnown(field(nil, "hooks", &s.Hooks, readHooks, appendHooks), hooksFields),
 		field(nil, "annotations", &s.Annotations, readAnnotations, appendStringMap),
 	}
 	if p := s.Process; p != nil {
 		process := []string{"process"}
 		f = append(f, field(process, "env", &p.Env, readEnv, appendStrings),
-			field(process, "user", &p.User, readUser, appendUser),
+			withKnown(field(process, "user", &p.User, readUser, appendUser), userFields),
 			field(process, "rlimits", &p.Rlimits, readRlimits, writeRlimits))
 	}
 	if l := s.Linux; l != nil {
 		linux := []string{"linux"}
 		f = append(f, field(linux, "devices", &l.Devices, readDevices, writeDevices),
-			documentField{linux, "intelRdt", &l.IntelRdt, jsonLeaf(&l.IntelRdt)},
-			documentField{linux, "netDevices", &l.NetDevices, jsonLeaf(&l.NetDevices)})
+			documentField{parent: linux, key: "intelRdt", ptr: &l.IntelRdt, codec: jsonLeaf(&l.IntelRdt)},
+			documentField{parent: linux, key: "netDevices", ptr: &l.NetDevices, codec: jsonLeaf(&l.NetDevices)})
 		if l.Resources != nil {
 			f = append(f, field([]string{"linux", "resources"}, "devices", &l.Resources.Devices, readRules, writeRules))
 		}
 	}
+	return f
+}
+
+func withKnown(f documentField, known []string) documentField {
+	f.known = known
 	return f
 }
 
@@ -130,7 +188,7 @@ func ParseDocument(data []byte) (*Document, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid %s: %w", SpecFile, err)
 	}
-	d := &Document{Spec: &rspec.Spec{}, top: top, size: len(data)}
+	d := &Document{Spec: &rspec.Spec{}, top: top, size: len(data), read: map[string]readField{}}
 	if m := top.find("ociVersion"); m != nil {
 		r := &leafReader{}
 		if d.Spec.Version = r.String(m.val, "ociVersion"); r.Err != nil {
@@ -172,6 +230,12 @@ func ParseDocument(data []byte) (*Document, error) {
 			}
 			return nil, fmt.Errorf("invalid %s: %w", SpecFile, err)
 		}
+		canon, err := f.codec.encode(nil)
+		if err != nil {
+			return nil, fmt.Errorf("invalid %s: %s: %w", SpecFile, f.key, err)
+		}
+		d.read[f.id()] = readField{m.val, canon}
+		d.keep.pair(m.val, gjson.ParseBytes(canon))
 	}
 	return d, nil
 }
@@ -179,6 +243,7 @@ func ParseDocument(data []byte) (*Document, error) {
 // Marshal encodes the document: the decoded members as they are now, the
 // rest as read. A member that was absent and is still empty stays absent.
 func (d *Document) Marshal() ([]byte, error) {
+	d.keep.used = nil
 	for _, f := range d.fields() {
 		had := d.top.descend(f.parent).find(f.key) != nil
 		if !had && reflect.ValueOf(f.ptr).Elem().IsZero() {
@@ -188,17 +253,25 @@ func (d *Document) Marshal() ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %s: %w", SpecFile, f.key, err)
 		}
+		if r, ok := d.read[f.id()]; ok {
+			if bytes.Equal(raw, r.canon) {
+				raw = []byte(r.orig.Raw) // unchanged: as read
+			} else {
+				raw = d.keep.restore(nil, gjson.ParseBytes(raw), r.orig, f.known)
+			}
+		}
 		d.top.create(f.parent).set(f.key, raw)
 	}
 	return d.top.marshal(make([]byte, 0, d.size+16<<10)), nil
 }
 
-// WriteDocument replaces the bundle's config.json atomically, keeping its
-// mode.
-func WriteDocument(bundle string, d *Document) error {
+// WriteDocument replaces the spec file at path atomically, keeping its
+// mode, owner, group and extended attributes (SELinux label, ACLs); a
+// symlinked config.json is edited through its target.
+func WriteDocument(path string, d *Document) error {
 	data, err := d.Marshal()
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(bundle, SpecFile), data, 0o600)
+	return atomicfile.Replace(path, data)
 }

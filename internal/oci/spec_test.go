@@ -23,7 +23,7 @@ func writeBundle(t *testing.T, data []byte, mode os.FileMode) string {
 
 func loadDocument(t *testing.T, bundle string) *Document {
 	t.Helper()
-	data, err := ReadSpec(bundle)
+	data, err := ReadSpec(filepath.Join(bundle, SpecFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestSpecRoundTrip(t *testing.T) {
 		t.Fatalf("decoded members differ from the spec written")
 	}
 	got.Spec.Process.Env = append(got.Spec.Process.Env, "CHANGED=1")
-	if err := WriteDocument(dir, got); err != nil {
+	if err := WriteDocument(filepath.Join(dir, SpecFile), got); err != nil {
 		t.Fatal(err)
 	}
 	var again rspec.Spec
@@ -94,7 +94,7 @@ func TestLoadSpecErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ReadSpec(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no such file") {
+	if _, err := ReadSpec(filepath.Join(t.TempDir(), SpecFile)); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing config.json: %v", err)
 	}
 }

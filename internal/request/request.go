@@ -19,6 +19,7 @@ const (
 	EnvCapabilities   = "NVIDIA_DRIVER_CAPABILITIES"
 	EnvRequirePrefix  = "NVIDIA_REQUIRE_"
 	EnvDisableRequire = "NVIDIA_DISABLE_REQUIRE"
+	EnvCUDAVersion    = "CUDA_VERSION"
 	EnvProfile        = "NVBIND_PROFILE"
 
 	AnnotationCDIPrefix     = "cdi.k8s.io/"
@@ -58,8 +59,9 @@ type Request struct {
 	Devices []string
 	// Capabilities are the driver capabilities, sorted, without duplicates.
 	Capabilities []string
-	// Requirements are the NVIDIA_REQUIRE_* variables ("NAME=value"), nil
-	// when NVIDIA_DISABLE_REQUIRE is set.
+	// Requirements are the NVIDIA_REQUIRE_* variables ("NAME=value"), and
+	// CUDA_VERSION without NVIDIA_REQUIRE_CUDA; nil when
+	// NVIDIA_DISABLE_REQUIRE is true.
 	Requirements []string
 	// Profile and ProfileParams select an nvbind workload profile.
 	Profile       string
@@ -101,17 +103,13 @@ func ParseWith(in Input, opts Options) (*Request, error) {
 		return nil, err
 	}
 	r.Capabilities = caps
-	if _, off := lookupEnv(env, EnvDisableRequire); !off || isFalse(env) {
+	// NVIDIA_DISABLE_REQUIRE is a strconv.ParseBool boolean, as in NVIDIA's
+	// toolkit: a value that is not one leaves the checks on.
+	v, _ := lookupEnv(env, EnvDisableRequire)
+	if off, err := strconv.ParseBool(v); err != nil || !off {
 		r.Requirements = requirements(env)
 	}
 	return r, nil
-}
-
-// isFalse reports NVIDIA_DISABLE_REQUIRE=false (or 0), which keeps checks on.
-func isFalse(env []string) bool {
-	v, _ := lookupEnv(env, EnvDisableRequire)
-	v = strings.ToLower(strings.TrimSpace(v))
-	return v == "false" || v == "0" || v == "no"
 }
 
 // CapabilityDevices returns the spec devices of kind that bring the
@@ -361,15 +359,18 @@ func known(c string) bool {
 }
 
 // requirements returns the NVIDIA_REQUIRE_* entries of env, last one of a
-// name winning, sorted by name.
+// name winning, sorted by name; and CUDA_VERSION when there is no
+// NVIDIA_REQUIRE_CUDA: an image built for CUDA X requires cuda>=X then, as
+// NVIDIA's toolkit has it (internal/gpu evaluates it).
 func requirements(env []string) []string {
 	byName := map[string]string{}
 	for _, e := range env {
-		if strings.HasPrefix(e, EnvRequirePrefix) {
-			if name, _, ok := strings.Cut(e, "="); ok {
-				byName[name] = e
-			}
+		if name, _, ok := strings.Cut(e, "="); ok && (strings.HasPrefix(name, EnvRequirePrefix) || name == EnvCUDAVersion) {
+			byName[name] = e
 		}
+	}
+	if _, ok := byName[EnvRequirePrefix+"CUDA"]; ok {
+		delete(byName, EnvCUDAVersion)
 	}
 	out := make([]string, 0, len(byName))
 	for _, e := range byName {

@@ -301,6 +301,7 @@ func (s *SimRoot) WriteConfig(t *testing.T, extra string) {
 runtimes = ["runc"]
 log-file = %q
 log-level = "debug"
+state-dir = %q
 
 [cdi]
 spec-dirs = [%q]
@@ -312,7 +313,7 @@ inventory = %q
 
 [hook]
 path = %q
-`, s.LogFile(), s.SpecDir, s.JITSpec, s.Dir, s.Inventory, bins.Hook)
+`, s.LogFile(), filepath.Join(filepath.Dir(s.Config), "state"), s.SpecDir, s.JITSpec, s.Dir, s.Inventory, bins.Hook)
 	if err := os.WriteFile(s.Config, []byte(cfg+extra), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,11 @@ type Options struct {
 	Model string
 	// NoFirmware leaves out the GSP firmware files.
 	NoFirmware bool
+	// NoOwnVersionLinks leaves out the SONAME and development links of the
+	// libraries with a version of their own (libnvidia-egl-gbm.so.1.1.2...),
+	// and ldconfig does not make them: some driver packages ship only the
+	// versioned files.
+	NoOwnVersionLinks bool
 }
 
 // Root is a built simulated root.
@@ -118,6 +123,8 @@ var libraries = []library{
 	{stem: "libnvidia-ngx.so", soname: "libnvidia-ngx.so.1"},
 	{stem: "libnvidia-egl-gbm.so", soname: "libnvidia-egl-gbm.so.1", version: "1.1.2"},
 	{stem: "libnvidia-egl-wayland.so", soname: "libnvidia-egl-wayland.so.1", version: "1.1.19"},
+	{stem: "libnvidia-egl-xcb.so", soname: "libnvidia-egl-xcb.so.1", version: "1.0.1"},
+	{stem: "libnvidia-egl-xlib.so", soname: "libnvidia-egl-xlib.so.1", version: "1.0.1"},
 }
 
 const (
@@ -384,6 +391,12 @@ func (b *builder) libraries(r *Root) {
 				d = filepath.Join(d, l.subdir)
 			}
 			b.writeBytes(filepath.Join(d, file), sharedObject(soname, d != lib32Dir && !strings.HasPrefix(d, lib32Dir+"/")))
+			if l.version != "" && b.opts.NoOwnVersionLinks {
+				if d == lib64Dir {
+					r.Libraries = append(r.Libraries, "/"+filepath.Join(d, file))
+				}
+				continue
+			}
 			if soname != file {
 				b.symlink(file, filepath.Join(d, soname))
 			}
@@ -454,6 +467,8 @@ func (b *builder) dataFiles(r *Root) {
 	b.write("usr/share/glvnd/egl_vendor.d/10_nvidia.json", icd("libEGL_nvidia.so.0"), 0o644)
 	b.write("usr/share/egl/egl_external_platform.d/15_nvidia_gbm.json", icd("libnvidia-egl-gbm.so.1"), 0o644)
 	b.write("usr/share/egl/egl_external_platform.d/10_nvidia_wayland.json", icd("libnvidia-egl-wayland.so.1"), 0o644)
+	b.write("usr/share/egl/egl_external_platform.d/20_nvidia_xcb.json", icd("libnvidia-egl-xcb.so.1"), 0o644)
+	b.write("usr/share/egl/egl_external_platform.d/20_nvidia_xlib.json", icd("libnvidia-egl-xlib.so.1"), 0o644)
 	b.write(filepath.Join("usr/share/nvidia", "nvidia-application-profiles-"+v+"-rc"), "{\"rules\": [], \"profiles\": []}\n", 0o644)
 	b.writeBytes("usr/lib/xorg/modules/drivers/nvidia_drv.so", sharedObject("nvidia_drv.so", true))
 	b.writeBytes("usr/lib/xorg/modules/extensions/libglxserver_nvidia.so."+v, sharedObject("libglxserver_nvidia.so."+v, true))
@@ -497,7 +512,11 @@ func (b *builder) ldcache() error {
 		}
 		ldconfig = "/sbin/ldconfig"
 	}
-	out, err := exec.Command(ldconfig, "-r", b.dir).CombinedOutput()
+	args := []string{"-r", b.dir}
+	if b.opts.NoOwnVersionLinks {
+		args = append(args, "-X") // make no links
+	}
+	out, err := exec.Command(ldconfig, args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("simroot: ldconfig -r %s: %w: %s", b.dir, err, strings.TrimSpace(string(out)))
 	}
