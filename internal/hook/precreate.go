@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/moby/sys/userns"
 	"github.com/sirupsen/logrus"
 
 	"github.com/nvbind/nvbind/internal/config"
@@ -23,7 +24,9 @@ func Precreate(in io.Reader, out io.Writer, cfg *config.Config, log *logrus.Logg
 	if err != nil {
 		return err
 	}
-	if os.Geteuid() != 0 {
+	if os.Geteuid() != 0 || userns.RunningInUserNS() {
+		// Rootless Podman runs hooks as the user, or as root of the user's
+		// namespace: the user's rights either way.
 		cfg = readOnlyCDI(cfg)
 	}
 	res, err := door.Edit(door.Call{Door: door.Precreate, Spec: data, Source: "proposed config.json"}, cfg, log)

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/moby/sys/userns"
 )
 
 // Checker checks spec files; it remembers the directories it has checked.
@@ -98,5 +100,7 @@ func writers(mode os.FileMode) string {
 }
 
 // Enforced reports whether spec files must pass Check: only a runtime
-// running as root gives their hooks root's power.
-func Enforced() bool { return os.Geteuid() == 0 }
+// running as the host's root gives their hooks root's power. Root of a
+// user namespace (rootless Podman's runtime) is the unprivileged user on
+// the host, whose own files its specs may well be.
+func Enforced() bool { return os.Geteuid() == 0 && !userns.RunningInUserNS() }
