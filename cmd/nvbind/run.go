@@ -70,8 +70,13 @@ output is streamed and its exit code is nvbind's.`,
 // door is how a request reaches nvbind through one engine.
 type door struct {
 	engine, binary string
-	// runArgs are the engine run flags that select nvbind ("--runtime nvbind").
+	// runArgs are the engine run flags that select nvbind ("--runtime
+	// nvbind"; none for a hook door).
 	runArgs []string
+	// gpusFlag: the request goes as docker's --gpus, which makes dockerd
+	// add the prestart hook nvbind serves (nvbind runtime configure
+	// --runtime docker --mode gpus).
+	gpusFlag bool
 	// annotations: the engine can set OCI annotations (profile parameters).
 	annotations bool
 	why         string // why annotations are not available
@@ -105,7 +110,11 @@ func runContainer(o runOptions, args []string, stdout, stderr io.Writer) int {
 	if o.tty {
 		argv = append(argv, "--tty")
 	}
-	argv = append(argv, "--env", "NVIDIA_VISIBLE_DEVICES="+gpus)
+	if d.gpusFlag {
+		argv = append(argv, "--gpus", dockerGpus(gpus))
+	} else {
+		argv = append(argv, "--env", "NVIDIA_VISIBLE_DEVICES="+gpus)
+	}
 	if o.profile != "" {
 		argv = append(argv, "--env", "NVBIND_PROFILE="+o.profile)
 	}
@@ -181,6 +190,19 @@ func deviceList(v string) (string, error) {
 	return v, nil
 }
 
+// dockerGpus is NVIDIA_VISIBLE_DEVICES as docker's --gpus value: "all",
+// or a device list (quoted: docker reads the value as CSV).
+func dockerGpus(visible string) string {
+	if visible == "all" {
+		return "all"
+	}
+	return `"device=` + visible + `"`
+}
+
+// hookModes is what nvbind's hook doors look like on this host; tests
+// replace it.
+var hookModes = func() engines.HookMode { return engines.DetectHookModes(engines.HookDirs) }
+
 // detectDoor finds the engine and how nvbind is wired into it.
 func detectDoor(want string) (*door, error) {
 	var reasons []string
@@ -218,10 +240,15 @@ func dockerDoor() (*door, error) {
 	if err := json.Unmarshal(out, &runtimes); err != nil {
 		return nil, fmt.Errorf("docker: cannot read its runtimes: %v", err)
 	}
-	if _, ok := runtimes[engines.RuntimeName]; !ok {
-		return nil, fmt.Errorf("docker: the daemon has no %q runtime (run 'sudo nvbind runtime configure --runtime docker' and reload docker)", engines.RuntimeName)
-	}
 	d := &door{engine: engines.Docker, binary: bin, runArgs: []string{"--runtime", engines.RuntimeName}}
+	if _, ok := runtimes[engines.RuntimeName]; !ok {
+		// dockerd serves --gpus through nvidia-container-runtime-hook on
+		// its PATH; nvbind's is a link to nvbind-hook.
+		if !hookModes().GpusIsNvbind {
+			return nil, fmt.Errorf("docker: the daemon has no %q runtime and --gpus is not served by nvbind (run 'sudo nvbind runtime configure --runtime docker' and reload docker, or --mode gpus and restart it)", engines.RuntimeName)
+		}
+		d.runArgs, d.gpusFlag = nil, true
+	}
 	// docker run --annotation came with Docker 24.
 	v, _ := exec.Command(bin, "version", "--format", "{{.Client.Version}}").Output()
 	if major, _, _ := strings.Cut(strings.TrimSpace(string(v)), "."); atoiOr(major, 0) >= 24 {
@@ -246,11 +273,16 @@ func podmanDoor() (*door, error) {
 		if e.Error != "" {
 			return nil, fmt.Errorf("podman: %s", e.Error)
 		}
-		if !e.Registered {
-			return nil, fmt.Errorf("podman: no %q runtime in %s (run 'sudo nvbind runtime configure --runtime podman')", engines.RuntimeName, e.ConfigPath)
+		if e.Registered {
+			return &door{engine: engines.Podman, binary: bin, runArgs: []string{"--runtime", engines.RuntimeName}, annotations: true}, nil
 		}
+		// The precreate hook sees every container: Podman's own runtime.
+		if hookModes().HooksFile != "" {
+			return &door{engine: engines.Podman, binary: bin, annotations: true}, nil
+		}
+		return nil, fmt.Errorf("podman: no %q runtime in %s and no nvbind hooks.d file (run 'sudo nvbind runtime configure --runtime podman', with --mode hook for the hook)", engines.RuntimeName, e.ConfigPath)
 	}
-	return &door{engine: engines.Podman, binary: bin, runArgs: []string{"--runtime", engines.RuntimeName}, annotations: true}, nil
+	return nil, fmt.Errorf("podman: not found by engine detection")
 }
 
 func atoiOr(s string, def int) int {

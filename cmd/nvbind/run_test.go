@@ -83,6 +83,21 @@ func TestRunBuildsEngineCommand(t *testing.T) {
 		}
 	}
 
+	// docker's --gpus door (nvbind-hook as dockerd's prestart hook): the
+	// request goes as --gpus, not as the env var.
+	doors["docker"] = &door{engine: "docker", binary: "/usr/bin/docker", gpusFlag: true}
+	for args, want := range map[string]string{
+		"--gpus 1,3 img": `/usr/bin/docker run --rm --gpus "device=1,3" img`,
+		"img":            "/usr/bin/docker run --rm --gpus all img",
+		"--gpus 2 img":   `/usr/bin/docker run --rm --gpus "device=0,1" img`,
+	} {
+		execd = nil
+		var out, errb bytes.Buffer
+		if code := execute(append([]string{"run"}, strings.Fields(args)...), &out, &errb); code != 0 || strings.Join(execd, " ") != want {
+			t.Errorf("run %s (--gpus door): exit %d, %q %s; want %q", args, code, strings.Join(execd, " "), errb.String(), want)
+		}
+	}
+
 	// --dry-run prints a command a shell reads back the same.
 	var out, errb bytes.Buffer
 	if code := execute([]string{"run", "--dry-run", "--engine", "podman", "img", "sh", "-c", "echo 'hi there'"}, &out, &errb); code != 0 {

@@ -44,7 +44,7 @@ func Prestart(stateIn io.Reader, cfg *config.Config, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
-	data, err := oci.ReadSpec(state.Bundle)
+	data, err := oci.ReadSpec(filepath.Join(state.Bundle, oci.SpecFile))
 	if err != nil {
 		return err
 	}

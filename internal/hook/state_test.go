@@ -14,6 +14,8 @@ func TestReadState(t *testing.T) {
 		wantErr string
 	}{
 		{`{"ociVersion":"1.2.0","id":"c1","status":"creating","pid":42,"bundle":"/run/b"}`, "/run/b", ""},
+		{`{"id":"c1","pid":"42","bundle":"/run/b"}`, "", `pid: "42" is not an integer`},
+		{`{"id":"c1","pid":4.2,"bundle":"/run/b"}`, "", `pid: 4.2 is not an integer`},
 		{``, "", "no container state on stdin"},
 		{`{"ociVersion":"1.2.0","id":"c1","bundle":"/run/b"`, "", "invalid container state on stdin"},
 		{`not json`, "", "invalid container state on stdin"},
@@ -30,8 +32,8 @@ func TestReadState(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || s.Bundle != tt.bundle {
-			t.Errorf("ReadState(%.40q) = %v, %v; want bundle %s", tt.in, s, err, tt.bundle)
+		if err != nil || s.Bundle != tt.bundle || s.Pid != 42 {
+			t.Errorf("ReadState(%.40q) = %v, %v; want bundle %s, pid 42", tt.in, s, err, tt.bundle)
 		}
 	}
 }

@@ -447,6 +447,11 @@ func TestDockerGpusHook(t *testing.T) {
 		}
 	}
 	wantGPUs(t, "docker run without --gpus", run("nvbind-busybox:test", "ls", "/dev"))
+	// nvbind run finds this door (no nvbind runtime in dockerd, nvbind's
+	// hook on the PATH) and passes the request as --gpus.
+	nvrun := nvbindCLI(t, []string{"DOCKER_HOST=" + sock, "PATH=" + linkDir + ":" + os.Getenv("PATH")},
+		"run", "--engine", "docker", "--gpus", "2,3", "--engine-arg=--network=none", "nvbind-busybox:test", "sh", "-c", look)
+	wantGPUs(t, "nvbind run through the --gpus door", nvrun, "nvidia2", "nvidia3")
 	bad := run("--gpus", `"device=9"`, "nvbind-busybox:test", "true")
 	if bad.Code == 0 || !strings.Contains(bad.Stderr, "nvbind-hook: prestart:") || !strings.Contains(bad.Stderr, "gpu=9") {
 		t.Errorf("--gpus for a GPU that does not exist: %s", bad)
