@@ -295,9 +295,16 @@ func checkKeep[T any](t *testing.T, data string, read func(*leafReader, gjson.Re
 	if !json.Valid(out) {
 		t.Fatalf("invalid JSON written: %s", out)
 	}
+	// The kept document must mean the change to runc, which reads it with
+	// encoding/json: equal as encoding/json writes them (an empty list and
+	// none are one thing under omitempty, and runc's view cannot tell them
+	// apart either).
 	r2 := &leafReader{}
-	if back := read(r2, gjson.ParseBytes(out)); r2.Err != nil || !reflect.DeepEqual(back, changed) {
-		t.Fatalf("%s changed and written as %s reads back as %#v (%v), want %#v", data, out, back, r2.Err, changed)
+	back := read(r2, gjson.ParseBytes(out))
+	gotJSON, _ := json.Marshal(back)
+	wantJSON, _ := json.Marshal(changed)
+	if r2.Err != nil || string(gotJSON) != string(wantJSON) {
+		t.Fatalf("%s changed and written as %s reads back as %s (%v), want %s", data, out, gotJSON, r2.Err, wantJSON)
 	}
 	// What must survive, in order: each element of a list, the members of
 	// a top object that the codec does not own.
