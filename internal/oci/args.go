@@ -27,6 +27,8 @@ type Args struct {
 	Bundle string
 	// ContainerID is the first positional argument after the verb.
 	ContainerID string
+	// Root is runc's --root global ("" when not given).
+	Root string
 }
 
 // globalValueFlags are runc's global flags that take a value.
@@ -89,12 +91,18 @@ func ParseArgs(argv []string, cwd string) (*Args, error) {
 			a.LogPath = value
 		case "log-format":
 			a.LogFormat = value
+		case "root":
+			a.Root = value
 		}
 	}
 	if i >= len(argv) {
 		return a, nil
 	}
 	a.Verb = argv[i]
+	if a.Verb == "delete" {
+		a.ContainerID = deleteTarget(argv[i+1:])
+		return a, nil
+	}
 	if a.Verb != "create" && a.Verb != "run" {
 		return a, nil
 	}

@@ -1,0 +1,80 @@
+package gpu
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Granted is one GPU or MIG device a container gets, named every way the
+// ledger and `nvbind ps` need: a request may name a GPU by index, UUID or
+// "all", and all three must count as the same GPU.
+type Granted struct {
+	// Name is the CDI device name asked for (kind=name).
+	Name  string
+	Index string // "0", or "0:1" for MIG
+	UUID  string // "" when unknown (MIG on the procfs path)
+	// Parent is a MIG device's GPU UUID.
+	Parent string
+	MIG    bool
+}
+
+// GrantedDevices resolves devices (qualified CDI names; those of kinds
+// other than the ones isGPUKind accepts, driver and capability devices are
+// skipped) against inv. A name inv does not know is kept by name alone:
+// the create goes on and fails on the CDI spec if the device is truly
+// missing.
+func GrantedDevices(inv *Inventory, isGPUKind func(kind string) bool, devices []string) []Granted {
+	var out []Granted
+	seen := map[string]bool{}
+	add := func(g Granted) {
+		key := g.UUID
+		if key == "" {
+			key = g.Index
+		}
+		if key == "" {
+			key = g.Name
+		}
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, g)
+		}
+	}
+	for _, d := range devices {
+		kind, name, ok := strings.Cut(d, "=")
+		if !ok || !isGPUKind(kind) || name == DeviceDriver || strings.HasPrefix(name, CapabilityDevicePrefix) {
+			continue
+		}
+		if name == DeviceAll {
+			for _, g := range inv.GPUs {
+				add(Granted{Name: kind + "=" + strconv.Itoa(g.Index), Index: strconv.Itoa(g.Index), UUID: g.UUID})
+			}
+			continue
+		}
+		add(resolveOne(inv, kind, name))
+	}
+	return out
+}
+
+func resolveOne(inv *Inventory, kind, name string) Granted {
+	gpuIdx, migIdx, isPair := strings.Cut(name, ":")
+	for _, g := range inv.GPUs {
+		idx := strconv.Itoa(g.Index)
+		if name == idx || name == g.UUID {
+			return Granted{Name: kind + "=" + name, Index: idx, UUID: g.UUID}
+		}
+		for _, m := range g.MIGDevices {
+			mi := strconv.Itoa(m.Index)
+			if (m.UUID != "" && name == m.UUID) || (isPair && gpuIdx == idx && migIdx == mi) {
+				return Granted{Name: kind + "=" + name, Index: idx + ":" + mi, UUID: m.UUID, Parent: g.UUID, MIG: true}
+			}
+		}
+	}
+	g := Granted{Name: kind + "=" + name, MIG: isPair || strings.HasPrefix(name, "MIG-")}
+	switch {
+	case strings.HasPrefix(name, "GPU-") || strings.HasPrefix(name, "MIG-"):
+		g.UUID = name
+	default:
+		g.Index = name
+	}
+	return g
+}
