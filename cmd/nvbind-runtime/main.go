@@ -52,17 +52,20 @@ func run(argv []string) int {
 		return fatal(log, err)
 	}
 	if args.Intercepts() {
-		if err := prepare(args, cfg, log); err != nil {
+		if err := prepare(args, cfg, runtime, log); err != nil {
 			return fatal(log, err)
 		}
+	}
+	if args.Verb == "delete" {
+		releaseGPUs(args, cfg, runtime, log)
 	}
 	return fatal(log, oci.Exec(runtime, argv))
 }
 
 // prepare is the create path: 2. load the spec, 3. read the request,
-// 4. ask the policy, 5. apply the edits, 6. audit the decision and write
-// the spec back atomically.
-func prepare(args *oci.Args, cfg *config.Config, log *logrus.Logger) error {
+// 4. ask the policy, then the ledger (quotas, exclusive GPUs), 5. apply
+// the edits, 6. audit the decision and write the spec back atomically.
+func prepare(args *oci.Args, cfg *config.Config, runtime string, log *logrus.Logger) (err error) {
 	data, err := oci.ReadSpec(args.Bundle)
 	if err != nil {
 		return err
@@ -104,6 +107,18 @@ func prepare(args *oci.Args, cfg *config.Config, log *logrus.Logger) error {
 	}
 	defer trail.Close()
 	c := policy.Container{ID: args.ContainerID, Bundle: args.Bundle, DriverRoot: cfg.Driver.Root, Before: data}
+	if dec.Err() == nil {
+		var undo func()
+		if undo, err = holdGPUs(args, cfg, runtime, dec, req, log); err != nil {
+			return err
+		}
+		// A create that fails from here on holds nothing.
+		defer func() {
+			if err != nil {
+				undo()
+			}
+		}()
+	}
 	if refusal := dec.Err(); refusal != nil {
 		if err := trail.Record(dec, c); err != nil {
 			return err

@@ -1,6 +1,8 @@
 package gpu
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -77,4 +79,74 @@ func resolveOne(inv *Inventory, kind, name string) Granted {
 		g.Index = name
 	}
 	return g
+}
+
+// ResolveGranted is GrantedDevices for the runtime's hot path: GPUs asked
+// for by index or GPU UUID are looked up in procfs reading only the
+// information files needed (GPU indices are the PCI bus order of
+// proc/driver/nvidia/gpus, as in discoverProcfs). "all" and MIG UUIDs take
+// the full procfs discovery.
+func ResolveGranted(root string, isGPUKind func(kind string) bool, devices []string) []Granted {
+	full := false
+	for _, d := range devices {
+		kind, name, _ := strings.Cut(d, "=")
+		full = full || isGPUKind(kind) && (name == DeviceAll || strings.HasPrefix(name, "MIG-"))
+	}
+	names := GrantedDevices(&Inventory{}, isGPUKind, devices)
+	if len(names) == 0 && !full {
+		return nil
+	}
+	root = cleanRoot(root)
+	dir := filepath.Join(procRoot(root), "proc/driver/nvidia/gpus")
+	if full {
+		inv, err := discoverProcfs(root)
+		if err != nil {
+			return names
+		}
+		return GrantedDevices(inv, isGPUKind, devices)
+	}
+	ents, err := os.ReadDir(dir) // sorted: bus order
+	if err != nil {
+		return names
+	}
+	info := map[int]*GPU{}
+	read := func(i int) *GPU {
+		if g, ok := info[i]; ok {
+			return g
+		}
+		var g *GPU
+		if i >= 0 && i < len(ents) {
+			if data, err := os.ReadFile(filepath.Join(dir, ents[i].Name(), "information")); err == nil {
+				if p, err := parseInformation(data); err == nil {
+					p.Index = i
+					g = &p
+				}
+			}
+		}
+		info[i] = g
+		return g
+	}
+	for k, n := range names {
+		gpuIdx, migIdx, isPair := strings.Cut(n.Index, ":")
+		switch {
+		case n.Index != "":
+			i, err := strconv.Atoi(gpuIdx)
+			if g := read(i); err == nil && g != nil {
+				if isPair {
+					names[k].Parent = g.UUID
+					names[k].Index = strconv.Itoa(i) + ":" + migIdx
+				} else {
+					names[k].UUID = g.UUID
+				}
+			}
+		case strings.HasPrefix(n.UUID, "GPU-"):
+			for i := range ents {
+				if g := read(i); g != nil && g.UUID == n.UUID {
+					names[k].Index = strconv.Itoa(i)
+					break
+				}
+			}
+		}
+	}
+	return names
 }

@@ -5,11 +5,13 @@
 // reclaims the entries of containers the low-level runtime no longer
 // knows (engine crash, kill -9 of a shim, runc delete behind nvbind's back).
 //
-// A lock file serialises writers: Update holds it exclusively around the
+// A lock file serialises writers: Claim holds it exclusively around the
 // quota/exclusivity check and the write, so two creates cannot both take
 // the last free GPU; readers and releases hold it shared. The package is
 // on the runtime's hot path and stays light: no NVML, no JSON beyond the
-// standard library, no exec.
+// standard library, no exec. A file's name carries short hashes of the
+// entry's tenant and devices, so that a create reads only the entries it
+// might conflict with (see names.go).
 package ledger
 
 import (
@@ -32,7 +34,7 @@ import (
 const DefaultDir = "/run/nvbind/ledger"
 
 // lockName is the lock file inside the ledger directory; entries are
-// <id>.json beside it.
+// <id>@<tenant>@<devices>.json beside it (names.go).
 const lockName = ".lock"
 
 // Device is one GPU or MIG device granted to a container.
@@ -75,11 +77,10 @@ type Entry struct {
 	Profile string    `json:"profile,omitempty"`
 	Devices []Device  `json:"devices"`
 	Created time.Time `json:"created"`
-	// PID and PIDStart name the process that made the entry (the runtime
-	// that becomes runc create): it keeps the entry alive until the
-	// low-level runtime has written its state.
-	PID      int    `json:"pid"`
-	PIDStart uint64 `json:"pidStart,omitempty"`
+	// PID is the process that made the entry (the runtime that becomes
+	// runc create): it keeps the entry alive until the low-level runtime
+	// has written its state.
+	PID int `json:"pid"`
 }
 
 // Ledger is a ledger directory.
@@ -98,56 +99,35 @@ func Open(dir string) *Ledger {
 // Dir is the ledger's directory.
 func (l *Ledger) Dir() string { return l.dir }
 
-// EntryPath is the file that holds container id's entry.
-func (l *Ledger) EntryPath(id string) string { return filepath.Join(l.dir, fileName(id)) }
-
-// fileName maps a container id to a file name; ids runc accepts
-// ([A-Za-z0-9_+.-]) are used as they are, anything else is hex-encoded so
-// that no id can name a path outside the directory.
-func fileName(id string) string {
-	if id != "" && id != "." && id != ".." && !strings.HasPrefix(id, ".") && safeID(id) && len(id) <= 200 {
-		return id + ".json"
-	}
-	return fmt.Sprintf("x-%x.json", id)
-}
-
-func safeID(id string) bool {
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '+' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
 // lock takes the ledger lock (exclusive or shared). create makes the
 // directory when missing; without it a missing directory is an empty
 // ledger and the returned unlock is a no-op.
 func (l *Ledger) lock(how int, create bool) (func(), error) {
-	if create {
-		if err := os.MkdirAll(l.dir, 0o755); err != nil {
-			return nil, fmt.Errorf("ledger: %w", err)
-		}
-	}
-	f, err := os.OpenFile(filepath.Join(l.dir, lockName), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o644)
-	if err != nil {
-		if !create && errors.Is(err, fs.ErrNotExist) {
+	path := filepath.Join(l.dir, lockName)
+	fd, err := openRetry(path, unix.O_RDWR|unix.O_CREAT, 0o644)
+	if errors.Is(err, unix.ENOENT) {
+		if !create {
 			return func() {}, nil
 		}
-		return nil, fmt.Errorf("ledger: %w", err)
+		if err = os.MkdirAll(l.dir, 0o755); err == nil {
+			fd, err = openRetry(path, unix.O_RDWR|unix.O_CREAT, 0o644)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), how)
+		err = unix.Flock(fd, how)
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}
 	}
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("ledger: lock %s: %w", f.Name(), err)
+		unix.Close(fd)
+		return nil, fmt.Errorf("ledger: lock %s: %w", path, err)
 	}
 	// Closing the file releases the flock.
-	return func() { f.Close() }, nil
+	return func() { unix.Close(fd) }, nil
 }
 
 // List returns the live entries, oldest first, reclaiming dead ones.
@@ -157,109 +137,11 @@ func (l *Ledger) List() ([]Entry, error) {
 		return nil, err
 	}
 	defer unlock()
-	return l.live()
-}
-
-// Update runs fn on the live entries with the ledger locked exclusively.
-// fn returns the entry to record (nil: nothing), or an error, which Update
-// returns as it is. The entry is written before the lock is released, so
-// the check fn makes and the write are one step for every other create.
-func (l *Ledger) Update(fn func(live []Entry) (*Entry, error)) error {
-	unlock, err := l.lock(unix.LOCK_EX, true)
+	names, err := l.names()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer unlock()
-	live, err := l.live()
-	if err != nil {
-		return err
-	}
-	e, err := fn(live)
-	if err != nil || e == nil {
-		return err
-	}
-	return l.write(e)
-}
-
-// Record writes e without a check (the shared lock keeps it apart from
-// Update's check).
-func (l *Ledger) Record(e *Entry) error {
-	unlock, err := l.lock(unix.LOCK_SH, true)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	return l.write(e)
-}
-
-func (l *Ledger) write(e *Entry) error {
-	data, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("ledger: encode %s: %w", e.ID, err)
-	}
-	if err := atomicfile.Write(l.EntryPath(e.ID), append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	return nil
-}
-
-// Release drops container id's entry; an id with no entry is not an error
-// (most containers have no GPU).
-func (l *Ledger) Release(id string) error {
-	p := l.EntryPath(id)
-	// Most deletes are of containers without GPUs: no lock for them.
-	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	unlock, err := l.lock(unix.LOCK_SH, false)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("ledger: release %s: %w", id, err)
-	}
-	return nil
-}
-
-// Get returns container id's entry (nil when it has none), alive or not.
-func (l *Ledger) Get(id string) (*Entry, error) {
-	e, err := readEntry(l.EntryPath(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	return e, err
-}
-
-// live reads every entry and removes those whose container is gone. The
-// caller holds the lock (shared or exclusive): removals are idempotent.
-func (l *Ledger) live() ([]Entry, error) {
-	ents, err := os.ReadDir(l.dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("ledger: %w", err)
-	}
-	var out []Entry
-	for _, de := range ents {
-		name := de.Name()
-		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") {
-			continue
-		}
-		p := filepath.Join(l.dir, name)
-		e, err := readEntry(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // released while we listed
-		}
-		if err != nil || !l.Alive(e) {
-			// Unreadable entries cannot be checked: the write was
-			// atomic, so it is not ours. Dead ones are reclaimed.
-			os.Remove(p)
-			continue
-		}
-		out = append(out, *e)
-	}
+	out := l.load(names)
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {
 			return out[i].Created.Before(out[j].Created)
@@ -269,8 +151,181 @@ func (l *Ledger) live() ([]Entry, error) {
 	return out, nil
 }
 
+// reclaimAbove: a Claim that finds more entries than this reads them all,
+// reclaiming the dead, so that a host where nothing lists the ledger does
+// not pile up entries of containers that died behind nvbind's back.
+const reclaimAbove = 256
+
+// Claim records e unless it conflicts with a live entry (Conflict, with
+// maxGPUs the quota of e's tenant, 0 for none); the reason is then
+// returned and nothing is recorded. The check and the write are one step
+// for every other create: both happen under the exclusive lock. Only the
+// entries that could conflict are read (and reclaimed if dead): those
+// sharing a device where either side is exclusive, and with a quota those
+// of the same tenant. Sharing GPUs costs no read at all.
+func (l *Ledger) Claim(e *Entry, maxGPUs int) (string, error) {
+	unlock, err := l.lock(unix.LOCK_EX, true)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	names, err := l.names()
+	if err != nil {
+		return "", err
+	}
+	mine := parseName(fileName(e))
+	var relevant []string
+	for _, n := range names {
+		p := parseName(n)
+		switch {
+		case p.id == mine.id:
+			// A create retried with the same id replaces its entry.
+			unix.Unlink(filepath.Join(l.dir, n))
+		case len(names) > reclaimAbove || mine.conflictsWith(p) || maxGPUs > 0 && p.tenant == mine.tenant:
+			relevant = append(relevant, n)
+		}
+	}
+	if why := Conflict(l.load(relevant), e, maxGPUs); why != "" {
+		return why, nil
+	}
+	return "", l.write(e)
+}
+
+// Record writes e without a check.
+func (l *Ledger) Record(e *Entry) error {
+	unlock, err := l.lock(unix.LOCK_SH, true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return l.write(e)
+}
+
+// write writes e's entry, then the link <id>.id that names it, so that a
+// delete finds it with one readlink (and most deletes, of containers
+// without GPUs, learn so from that one call).
+func (l *Ledger) write(e *Entry) error {
+	data := append(e.appendJSON(make([]byte, 0, 512)), '\n')
+	name := fileName(e)
+	if err := atomicfile.WriteVolatile(filepath.Join(l.dir, name), data, 0o644); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	link := l.linkPath(e.ID)
+	err := unix.Symlink(name, link)
+	if errors.Is(err, unix.EEXIST) {
+		unix.Unlink(link)
+		err = unix.Symlink(name, link)
+	}
+	if err != nil {
+		unix.Unlink(filepath.Join(l.dir, name))
+		return fmt.Errorf("ledger: link %s: %w", link, err)
+	}
+	return nil
+}
+
+// linkPath is the link naming container id's entry file.
+func (l *Ledger) linkPath(id string) string { return filepath.Join(l.dir, idPart(id)+".id") }
+
+// entryName returns the file name of container id's entry ("" when it
+// has none).
+func (l *Ledger) entryName(id string) (string, error) {
+	name, err := os.Readlink(l.linkPath(id))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("ledger: %w", err)
+	case strings.Contains(name, "/") || !strings.HasSuffix(name, ".json"):
+		return "", fmt.Errorf("ledger: %s: not an entry name: %q", l.linkPath(id), name)
+	}
+	return name, nil
+}
+
+// Held reports whether container id has an entry: one readlink, no
+// parse, for the delete path.
+func (l *Ledger) Held(id string) bool {
+	name, err := l.entryName(id)
+	return err == nil && name != ""
+}
+
+// Get returns container id's entry (nil when it has none), alive or not.
+func (l *Ledger) Get(id string) (*Entry, error) {
+	name, err := l.entryName(id)
+	if err != nil || name == "" {
+		return nil, err
+	}
+	e, err := readEntry(filepath.Join(l.dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return e, err
+}
+
+// Release drops container id's entry; an id with no entry is not an error
+// (most containers have no GPU).
+func (l *Ledger) Release(id string) error {
+	name, err := l.entryName(id)
+	if err != nil || name == "" {
+		return err
+	}
+	unlock, err := l.lock(unix.LOCK_SH, false)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	l.remove(name)
+	return nil
+}
+
+// remove drops an entry file and its link.
+func (l *Ledger) remove(name string) {
+	unix.Unlink(filepath.Join(l.dir, name))
+	link := filepath.Join(l.dir, parseName(name).id+".id")
+	if target, err := os.Readlink(link); err == nil && target == name {
+		unix.Unlink(link)
+	}
+}
+
+// names lists the entry files (a missing directory is an empty ledger).
+func (l *Ledger) names() ([]string, error) {
+	all, err := readNames(l.dir)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %s: %w", l.dir, err)
+	}
+	out := all[:0]
+	for _, n := range all {
+		if !strings.HasPrefix(n, ".") && strings.HasSuffix(n, ".json") {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// load reads names and removes those whose container is gone. The caller
+// holds the lock (shared or exclusive): removals are idempotent.
+func (l *Ledger) load(names []string) []Entry {
+	var out []Entry
+	for _, n := range names {
+		e, err := readEntry(filepath.Join(l.dir, n))
+		if errors.Is(err, unix.ENOENT) {
+			continue // released while we listed
+		}
+		if err != nil || !l.Alive(e) {
+			// Entries are written atomically: one that does not parse is
+			// not nvbind's. Dead ones are reclaimed.
+			l.remove(n)
+			continue
+		}
+		out = append(out, *e)
+	}
+	return out
+}
+
 func readEntry(p string) (*Entry, error) {
-	data, err := os.ReadFile(p)
+	data, err := readSmall(p)
 	if err != nil {
 		return nil, err
 	}

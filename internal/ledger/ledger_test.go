@@ -51,11 +51,23 @@ func TestConflict(t *testing.T) {
 }
 
 func TestFileName(t *testing.T) {
-	for id, want := range map[string]string{
-		"abc-1.2_3": "abc-1.2_3.json", "../x": "x-2e2e2f78.json", ".": "x-2e.json", "a/b": "x-612f62.json", "": "x-.json",
+	e := func(id string, devs ...Device) *Entry { return &Entry{ID: id, Tenant: "t", Devices: devs} }
+	for _, tt := range []struct {
+		e    *Entry
+		want string
+	}{
+		{e("abc-1.2_3", gpu(0, false)), "abc-1.2_3@" + hash8("t") + "@" + hash8("GPU-0") + ".json"},
+		{e("../x", gpu(0, true), gpu(1, false)), "x-2e2e2f78@" + hash8("t") + "@" + hash8("GPU-0") + "x," + hash8("GPU-1") + ".json"},
+		{e("."), "x-2e@" + hash8("t") + "@.json"},
+		{e(strings.Repeat("a", 300)), "h-"},
 	} {
-		if got := fileName(id); got != want {
-			t.Errorf("fileName(%q) = %q, want %q", id, got, want)
+		got := fileName(tt.e)
+		if !strings.HasPrefix(got, tt.want) || len(got) > 255 || strings.Contains(got, "/") {
+			t.Errorf("fileName(%.20q) = %q, want %q", tt.e.ID, got, tt.want)
+		}
+		p := parseName(got)
+		if p.id != idPart(tt.e.ID) || p.tenant != hash8("t") || len(p.devs) != len(tt.e.Devices) && !p.any {
+			t.Errorf("parseName(%q) = %+v", got, p)
 		}
 	}
 }
@@ -79,8 +91,11 @@ func TestRecordListRelease(t *testing.T) {
 	if err != nil || len(got) != 2 || got[0].ID != "one" || got[1].ID != "../two" {
 		t.Fatalf("List = %+v, %v", got, err)
 	}
-	if _, err := os.Stat(l.EntryPath("dead")); !os.IsNotExist(err) {
-		t.Fatalf("dead entry not reclaimed: %v", err)
+	if l.Held("dead") {
+		t.Fatal("dead entry not reclaimed")
+	}
+	if n, _ := readNames(l.Dir()); len(n) != 5 { // .lock, two entries, two links
+		t.Fatalf("files left: %v", n)
 	}
 	if err := l.Release("../two"); err != nil {
 		t.Fatal(err)
@@ -93,23 +108,48 @@ func TestRecordListRelease(t *testing.T) {
 	}
 }
 
-func TestUpdateRefusal(t *testing.T) {
+func TestClaim(t *testing.T) {
 	l := Open(t.TempDir())
-	l.Alive = func(*Entry) bool { return true }
-	take := func(id string) error {
-		return l.Update(func(live []Entry) (*Entry, error) {
-			e := &Entry{ID: id, Tenant: "t", Devices: []Device{gpu(0, true)}}
-			if why := Conflict(live, e, 0); why != "" {
-				return nil, fmt.Errorf("%s", why)
-			}
-			return e, nil
-		})
+	dead := map[string]bool{}
+	l.Alive = func(e *Entry) bool { return !dead[e.ID] }
+	claim := func(id, tenant string, max int, devs ...Device) string {
+		t.Helper()
+		why, err := l.Claim(&Entry{ID: id, Tenant: tenant, Devices: devs}, max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return why
 	}
-	if err := take("first"); err != nil {
-		t.Fatal(err)
+	if why := claim("first", "t", 0, gpu(0, true)); why != "" {
+		t.Fatal(why)
 	}
-	if err := take("second"); err == nil || !strings.Contains(err.Error(), "container first") {
-		t.Fatalf("second: %v", err)
+	if why := claim("second", "u", 0, gpu(0, false)); !strings.Contains(why, "container first") {
+		t.Fatalf("second: %q", why)
+	}
+	if e, _ := l.Get("second"); e != nil {
+		t.Fatal("refused claim was recorded")
+	}
+	// Quota: t holds GPU 0; one more is allowed, two are not.
+	if why := claim("q1", "t", 2, gpu(1, false)); why != "" {
+		t.Fatal(why)
+	}
+	if why := claim("q2", "t", 2, gpu(2, false)); !strings.Contains(why, "max-gpus=2: holds 2 (first: GPU 0; q1: GPU 1)") {
+		t.Fatalf("q2: %q", why)
+	}
+	// A dead holder is reclaimed by the claim that meets it.
+	dead["first"] = true
+	if why := claim("second", "u", 0, gpu(0, false)); why != "" {
+		t.Fatalf("after reclaim: %q", why)
+	}
+	if e, _ := l.Get("first"); e != nil {
+		t.Fatal("dead entry not reclaimed")
+	}
+	// A retried create replaces its own entry.
+	if why := claim("second", "u", 0, gpu(3, false)); why != "" {
+		t.Fatal(why)
+	}
+	if n, _ := l.names(); len(n) != 2 { // q1, second
+		t.Fatalf("retried create left %v", n)
 	}
 }
 
@@ -130,19 +170,13 @@ func TestConcurrent(t *testing.T) {
 			id := fmt.Sprintf("c%d", i)
 			g := i % 8
 			for {
-				err := l.Update(func(live []Entry) (*Entry, error) {
-					e := &Entry{ID: id, Tenant: "t", Devices: []Device{gpu(g, true)}}
-					if why := Conflict(live, e, 0); why != "" {
-						return nil, fmt.Errorf("busy: %s", why)
-					}
-					return e, nil
-				})
-				if err == nil {
-					break
-				}
-				if !strings.HasPrefix(err.Error(), "busy") {
+				why, err := l.Claim(&Entry{ID: id, Tenant: "t", Devices: []Device{gpu(g, true)}}, 0)
+				if err != nil {
 					errs <- err
 					return
+				}
+				if why == "" {
+					break
 				}
 				time.Sleep(time.Millisecond)
 			}
@@ -201,7 +235,8 @@ func TestLiveInRuntime(t *testing.T) {
 	}{
 		{"runc running", Entry{ID: "running", Root: root}, true},
 		{"runc init gone (pid reused)", Entry{ID: "stopped", Root: root}, false},
-		{"no state, creator alive", Entry{ID: "new", Root: root, PID: self, PIDStart: ProcessStart(self)}, true},
+		{"no state, creator alive", Entry{ID: "new", Root: root, PID: self, Created: time.Now()}, true},
+		{"no state, pid reused since", Entry{ID: "new", Root: root, PID: self, Created: time.Now().Add(-24 * time.Hour)}, false},
 		{"no state, creator dead", Entry{ID: "new", Root: root, PID: deadPID}, false},
 		{"no state, no creator", Entry{ID: "gone", Root: root}, false},
 		{"state dir only (crun)", Entry{ID: "crun-style", Root: root}, true},
@@ -212,5 +247,24 @@ func TestLiveInRuntime(t *testing.T) {
 				t.Fatalf("got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestWillDelete(t *testing.T) {
+	root := t.TempDir()
+	self := os.Getpid()
+	os.MkdirAll(filepath.Join(root, "run"), 0o755)
+	os.WriteFile(filepath.Join(root, "run", "state.json"), []byte(fmt.Sprintf(`{"init_process_pid":%d,"init_process_start":%d}`, self, ProcessStart(self))), 0o644)
+	os.MkdirAll(filepath.Join(root, "created"), 0o755)
+	os.WriteFile(filepath.Join(root, "created", "state.json"), []byte(fmt.Sprintf(`{"init_process_pid":%d}`, self)), 0o644)
+	os.WriteFile(filepath.Join(root, "created", "exec.fifo"), nil, 0o644)
+	for _, tt := range []struct {
+		id    string
+		force bool
+		want  bool
+	}{{"run", false, false}, {"run", true, true}, {"created", false, true}, {"gone", false, true}} {
+		if got := WillDelete(root, tt.id, tt.force); got != tt.want {
+			t.Errorf("WillDelete(%s, force=%v) = %v", tt.id, tt.force, got)
+		}
 	}
 }

@@ -8,6 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // live.go answers "does this container still exist?" from the low-level
@@ -29,7 +33,7 @@ type runcState struct {
 func LiveInRuntime(e *Entry) bool {
 	if e.Root != "" {
 		dir := filepath.Join(e.Root, e.ID)
-		data, err := os.ReadFile(filepath.Join(dir, "state.json"))
+		data, err := readSmall(filepath.Join(dir, "state.json"))
 		switch {
 		case err == nil:
 			var st runcState
@@ -49,9 +53,49 @@ func LiveInRuntime(e *Entry) bool {
 	return creating(e)
 }
 
-// creating: the process that made e is still the same running process.
+// creating: the process that made e still runs. A pid reused since is
+// told apart by its start: the maker started before it wrote the entry
+// (clock ticks are 10 ms; a second of slack covers clock steps).
 func creating(e *Entry) bool {
-	return e.PID > 0 && ProcessAlive(e.PID, e.PIDStart)
+	if e.PID <= 0 {
+		return false
+	}
+	start, state, ok := procStat(e.PID)
+	if !ok || state == 'Z' || state == 'X' {
+		return false
+	}
+	bt := bootTime()
+	if bt.IsZero() || e.Created.IsZero() {
+		return true
+	}
+	started := bt.Add(time.Duration(start) * time.Second / clockTicks)
+	return !started.After(e.Created.Add(time.Second))
+}
+
+// clockTicks is USER_HZ, 100 on every Linux architecture nvbind runs on.
+const clockTicks = 100
+
+var bootOnce struct {
+	sync.Once
+	t time.Time
+}
+
+// bootTime is /proc/stat's btime.
+func bootTime() time.Time {
+	bootOnce.Do(func() {
+		data, err := readSmall("/proc/stat")
+		if err != nil {
+			return
+		}
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			if v, ok := bytes.CutPrefix(line, []byte("btime ")); ok {
+				if n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64); err == nil {
+					bootOnce.t = time.Unix(n, 0)
+				}
+			}
+		}
+	})
+	return bootOnce.t
 }
 
 // ProcessAlive reports whether pid runs and, when start is not 0, started
@@ -73,7 +117,7 @@ func ProcessStart(pid int) uint64 {
 
 // procStat reads the start time and state of pid.
 func procStat(pid int) (uint64, byte, bool) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	data, err := readSmall("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, 0, false
 	}
@@ -105,4 +149,26 @@ func DefaultRoot(runtime string) string {
 		}
 	}
 	return filepath.Join("/run", name)
+}
+
+// WillDelete reports whether the low-level runtime's delete (force or
+// not) of container id under root will remove it, so that its entry may go
+// now: nvbind-runtime execs the runtime and learns nothing after. runc
+// refuses to delete a running container without --force; a created one
+// (exec.fifo still in its state dir) or a stopped one it deletes.
+func WillDelete(root, id string, force bool) bool {
+	if force || root == "" {
+		return true
+	}
+	dir := filepath.Join(root, id)
+	data, err := readSmall(filepath.Join(dir, "state.json"))
+	if err != nil {
+		return true
+	}
+	var st runcState
+	if json.Unmarshal(data, &st) != nil || st.InitPID <= 0 || !ProcessAlive(st.InitPID, st.InitStart) {
+		return true
+	}
+	var stat unix.Stat_t
+	return unix.Stat(filepath.Join(dir, "exec.fifo"), &stat) == nil
 }
