@@ -1,10 +1,12 @@
 package gpu
 
 import (
-	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Granted is one GPU or MIG device a container gets, named every way the
@@ -105,7 +107,7 @@ func ResolveGranted(root string, isGPUKind func(kind string) bool, devices []str
 		}
 		return GrantedDevices(inv, isGPUKind, devices)
 	}
-	ents, err := os.ReadDir(dir) // sorted: bus order
+	ents, err := readDirNames(dir) // sorted: bus order
 	if err != nil {
 		return names
 	}
@@ -116,7 +118,7 @@ func ResolveGranted(root string, isGPUKind func(kind string) bool, devices []str
 		}
 		var g *GPU
 		if i >= 0 && i < len(ents) {
-			if data, err := os.ReadFile(filepath.Join(dir, ents[i].Name(), "information")); err == nil {
+			if data, err := readSmallFile(filepath.Join(dir, ents[i], "information")); err == nil {
 				if p, err := parseInformation(data); err == nil {
 					p.Index = i
 					g = &p
@@ -149,4 +151,52 @@ func ResolveGranted(root string, isGPUKind func(kind string) bool, devices []str
 		}
 	}
 	return names
+}
+
+// readDirNames lists dir, sorted, and readSmallFile reads a procfs file:
+// plain system calls, as os.File registers each file with Go's poller,
+// which costs the runtime's create path more than the reads themselves.
+func readDirNames(dir string) ([]string, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var names []string
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.ReadDirent(fd, buf)
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func readSmallFile(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 0, 4096)
+	for len(buf) < 64<<10 {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, cap(buf))...)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
+	return buf, nil
 }
