@@ -19,7 +19,7 @@ import (
 // live grants, and turns dec into a refusal on a conflict (nothing is
 // recorded then). The returned undo drops the record, for a create that
 // fails after it.
-func holdGPUs(args *oci.Args, cfg *config.Config, runtime string, dec *policy.Decision, req *request.Request, log *logrus.Logger) (undo func(), err error) {
+func holdGPUs(args *oci.Args, cfg *config.Config, runtime string, dec *policy.Decision, req *request.Request) (undo func(), err error) {
 	undo = func() {}
 	if cfg.Ledger.Dir == "" {
 		return undo, nil
