@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"time"
 
@@ -19,7 +21,7 @@ import (
 // live grants, and turns dec into a refusal on a conflict (nothing is
 // recorded then). The returned undo drops the record, for a create that
 // fails after it.
-func holdGPUs(args *oci.Args, cfg *config.Config, runtime string, dec *policy.Decision, req *request.Request) (undo func(), err error) {
+func holdGPUs(args *oci.Args, cfg *config.Config, runtime string, dec *policy.Decision, req *request.Request, log *logrus.Logger) (undo func(), err error) {
 	undo = func() {}
 	if cfg.Ledger.Dir == "" {
 		return undo, nil
@@ -43,6 +45,13 @@ func holdGPUs(args *oci.Args, cfg *config.Config, runtime string, dec *policy.De
 	l := ledger.Open(cfg.Ledger.Dir)
 	why, err := l.Claim(e, dec.MaxGPUs)
 	if err != nil {
+		// A caller that may not write the ledger (rootless Podman runs the
+		// runtime as the user) gets its GPUs unrecorded, unless a quota or
+		// an exclusive GPU depends on the record.
+		if !dec.NeedsLedger() && errors.Is(err, fs.ErrPermission) {
+			log.Warnf("%v: container %s not recorded in the GPU ledger", err, e.ID)
+			return undo, nil
+		}
 		return undo, err
 	}
 	if why != "" {

@@ -109,7 +109,7 @@ func prepare(args *oci.Args, cfg *config.Config, runtime string, log *logrus.Log
 	c := policy.Container{ID: args.ContainerID, Bundle: args.Bundle, DriverRoot: cfg.Driver.Root, Before: data}
 	if dec.Err() == nil {
 		var undo func()
-		if undo, err = holdGPUs(args, cfg, runtime, dec, req); err != nil {
+		if undo, err = holdGPUs(args, cfg, runtime, dec, req, log); err != nil {
 			return err
 		}
 		// A create that fails from here on holds nothing.
