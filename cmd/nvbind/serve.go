@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -115,7 +116,11 @@ func addServeCheck(r *engines.Report, cfg *config.Config, addr string) {
 	}
 	c := engines.Check{Name: "serve"}
 	if err := probeServe(addr); err != nil {
-		c.Status, c.Message = engines.Skip, fmt.Sprintf("not running at %s (%v); optional: the API and metrics for GUIs and Prometheus", addr, err)
+		reason := err.Error() // the innermost cause: "connection refused"
+		if i := strings.LastIndex(reason, ": "); i >= 0 {
+			reason = reason[i+2:]
+		}
+		c.Status, c.Message = engines.Skip, fmt.Sprintf("not running at %s (%s); optional: the API and metrics for GUIs and Prometheus", addr, reason)
 		c.Fix = "systemctl enable --now nvbind-serve.service"
 	} else {
 		c.Status, c.Message = engines.Pass, "running at "+addr
