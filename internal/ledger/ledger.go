@@ -104,13 +104,19 @@ func (l *Ledger) Dir() string { return l.dir }
 // ledger and the returned unlock is a no-op.
 func (l *Ledger) lock(how int, create bool) (func(), error) {
 	path := filepath.Join(l.dir, lockName)
-	fd, err := openRetry(path, unix.O_RDWR|unix.O_CREAT, 0o644)
+	flags := unix.O_RDWR | unix.O_CREAT
+	if !create {
+		// Readers need no write access: `nvbind ps` works for users who
+		// may read /run/nvbind (a flock works on a read-only fd).
+		flags = unix.O_RDONLY
+	}
+	fd, err := openRetry(path, flags, 0o644)
 	if errors.Is(err, unix.ENOENT) {
 		if !create {
 			return func() {}, nil
 		}
 		if err = os.MkdirAll(l.dir, 0o755); err == nil {
-			fd, err = openRetry(path, unix.O_RDWR|unix.O_CREAT, 0o644)
+			fd, err = openRetry(path, flags, 0o644)
 		}
 	}
 	if err != nil {
