@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"time"
@@ -23,10 +24,14 @@ import (
 // fails after it.
 func holdGPUs(args *oci.Args, cfg *config.Config, runtime string, dec *policy.Decision, req *request.Request, log *logrus.Logger) (undo func(), err error) {
 	undo = func() {}
+	isGPU := func(kind string) bool { return request.IsDefaultKind(kind, cfg.CDI.DefaultKind) }
 	if cfg.Ledger.Dir == "" {
+		if dec.NeedsLedger() && gpu.AsksForGPU(isGPU, req.Devices) {
+			// Fail closed: the rule's quota or exclusivity cannot be checked.
+			return undo, fmt.Errorf("policy rule %q sets max-gpus or exclusive, which need the ledger, and ledger.dir is empty", dec.Rule)
+		}
 		return undo, nil
 	}
-	isGPU := func(kind string) bool { return request.IsDefaultKind(kind, cfg.CDI.DefaultKind) }
 	granted := gpu.ResolveGranted(cfg.Driver.Root, isGPU, req.Devices)
 	if len(granted) == 0 {
 		return undo, nil // driver or capability devices only

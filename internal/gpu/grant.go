@@ -200,3 +200,15 @@ func readSmallFile(path string) ([]byte, error) {
 	}
 	return buf, nil
 }
+
+// AsksForGPU reports whether devices name a GPU or MIG device of a kind
+// isGPUKind accepts ("all" included; driver and capability devices not).
+func AsksForGPU(isGPUKind func(kind string) bool, devices []string) bool {
+	for _, d := range devices {
+		kind, name, ok := strings.Cut(d, "=")
+		if ok && isGPUKind(kind) && name != DeviceDriver && !strings.HasPrefix(name, CapabilityDevicePrefix) {
+			return true
+		}
+	}
+	return false
+}

@@ -53,3 +53,15 @@ func TestResolveGranted(t *testing.T) {
 		})
 	}
 }
+
+func TestAsksForGPU(t *testing.T) {
+	isGPU := func(k string) bool { return k == "nvidia.com/gpu" }
+	for devs, want := range map[string]bool{
+		"nvidia.com/gpu=all": true, "nvidia.com/gpu=0": true, "nvidia.com/gpu=driver": false,
+		"nvidia.com/gpu=capability-graphics": false, "amd.com/gpu=0": false, "": false,
+	} {
+		if got := AsksForGPU(isGPU, []string{devs}); got != want {
+			t.Errorf("AsksForGPU(%q) = %v", devs, got)
+		}
+	}
+}

@@ -243,6 +243,13 @@ func TestLedgerQuota(t *testing.T) {
 	if got := start(t, s, third, ids[2]); strings.Join(got, " ") != "nvidia2" {
 		t.Errorf("after a delete the third sees %v", got)
 	}
+	// With the ledger off a quota cannot be checked: creates fail closed.
+	s.Ledger = ""
+	ledgerPolicy(t, s, "[[policy.rules]]\nname = \"lab\"\nallow.max-gpus = 2\n")
+	off := longBundle(t, "NVIDIA_VISIBLE_DEVICES=3")
+	if res := create(t, s, off, newID("quota-off")); res.Code != 1 || !strings.Contains(res.Stderr, `policy rule "lab" sets max-gpus or exclusive, which need the ledger, and ledger.dir is empty`) {
+		t.Errorf("quota with the ledger off: %s", res)
+	}
 }
 
 // TestLedgerReclaim: containers removed behind nvbind's back (runc delete
