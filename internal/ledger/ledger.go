@@ -168,7 +168,8 @@ const reclaimAbove = 256
 // for every other create: both happen under the exclusive lock. Only the
 // entries that could conflict are read (and reclaimed if dead): those
 // sharing a device where either side is exclusive, and with a quota those
-// of the same tenant. Sharing GPUs costs no read at all.
+// of the same tenant when their devices and e's exceed it. Sharing GPUs,
+// or staying within a quota, costs no read at all.
 func (l *Ledger) Claim(e *Entry, maxGPUs int) (string, error) {
 	unlock, err := l.lock(unix.LOCK_EX, true)
 	if err != nil {
@@ -190,6 +191,12 @@ func (l *Ledger) Claim(e *Entry, maxGPUs int) (string, error) {
 		case len(names) > reclaimAbove || mine.conflictsWith(p) || maxGPUs > 0 && p.tenant == mine.tenant:
 			relevant = append(relevant, n)
 		}
+	}
+	// The names alone clear most creates: no exclusive device in common
+	// and the tenant's distinct devices within the quota. Only a possible
+	// conflict is read, its dead entries reclaimed, and judged.
+	if !mine.mayConflict(relevant, maxGPUs) {
+		return "", l.write(e)
 	}
 	if why := Conflict(l.load(relevant), e, maxGPUs); why != "" {
 		return why, nil

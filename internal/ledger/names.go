@@ -8,11 +8,10 @@ import (
 )
 
 // names.go: an entry's file name is <id>@<tenant>@<dev>,<dev>....json,
-// where <tenant> and each <dev> are 8-hex-digit FNV hashes (a device's
+// where <tenant> and each <dev> are 12-hex-digit FNV hashes (a device's
 // followed by "x" when it is held exclusively). A create lists the
-// directory and reads only the entries that share a device hash (or the
-// tenant's, under a quota): a hash collision costs one read more, never a
-// wrong answer, as the check runs on the entries read.
+// directory and reads only the entries that may conflict with it; the
+// check then runs on the entries read.
 
 // idPart maps a container id to the start of its file name: ids runc
 // accepts ([A-Za-z0-9_+.-], not starting with ".") are used as they are,
@@ -37,10 +36,12 @@ func safeID(id string) bool {
 	return true
 }
 
+// hash8 is a short hash of s: 12 hex digits (48 bits) of FNV-1a, so that
+// counting a tenant's devices by their hashes is exact in practice.
 func hash8(s string) string {
-	h := fnv.New32a()
+	h := fnv.New64a()
 	h.Write([]byte(s))
-	return fmt.Sprintf("%08x", h.Sum32())
+	return fmt.Sprintf("%012x", h.Sum64()>>16)
 }
 
 // fileName is e's file name.
@@ -118,4 +119,29 @@ func (p name) sharesDevice(o name) bool {
 		}
 	}
 	return false
+}
+
+// mayConflict reports whether p may conflict with the entries named
+// others: an exclusive device in common, or (maxGPUs > 0) more distinct
+// devices for p's tenant than the quota, counted by hash.
+func (p name) mayConflict(others []string, maxGPUs int) bool {
+	devs := map[string]bool{}
+	for _, d := range p.devs {
+		devs[d] = true
+	}
+	for _, n := range others {
+		o := parseName(n)
+		if p.conflictsWith(o) {
+			return true
+		}
+		if maxGPUs > 0 && o.tenant == p.tenant {
+			if o.any {
+				return true
+			}
+			for _, d := range o.devs {
+				devs[d] = true
+			}
+		}
+	}
+	return maxGPUs > 0 && len(devs) > maxGPUs
 }
