@@ -147,7 +147,7 @@ package: stage $(NFPM)
 install-package: stage
 	install -Dm755 -t $(DESTDIR)/usr/bin $(addprefix $(STAGE)/bin/,$(BINS))
 	install -Dm644 $(STAGE)/config.toml $(DESTDIR)/etc/nvbind/config.toml
-	install -Dm644 -t $(DESTDIR)/usr/lib/systemd/system packaging/systemd/nvbind-cdi-refresh.service packaging/systemd/nvbind-cdi-refresh.path
+	install -Dm644 -t $(DESTDIR)/usr/lib/systemd/system packaging/systemd/nvbind-cdi-refresh.service packaging/systemd/nvbind-cdi-refresh.path packaging/systemd/nvbind-serve.service
 	install -Dm644 -t $(DESTDIR)/usr/lib/udev/rules.d packaging/udev/70-nvbind.rules
 	install -Dm644 -t $(DESTDIR)/usr/share/libalpm/hooks packaging/arch/nvbind-cdi.hook
 	install -Dm644 $(STAGE)/completions/nvbind.bash $(DESTDIR)/usr/share/bash-completion/completions/nvbind

@@ -15,6 +15,8 @@ import (
 	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/door"
 	"github.com/nvbind/nvbind/internal/oci"
+	"github.com/nvbind/nvbind/internal/policy"
+	"github.com/nvbind/nvbind/internal/request"
 )
 
 func main() {
@@ -62,7 +64,7 @@ func run(argv []string) int {
 		return fatal(log, rtErr)
 	}
 	if args.Intercepts() {
-		if err := prepare(args, cfg, log); err != nil {
+		if err := prepare(args, cfg, runtime, log); err != nil {
 			return fatal(log, err)
 		}
 		if err := oci.RecordRuntime(args, runtime); err != nil {
@@ -71,13 +73,17 @@ func run(argv []string) int {
 	} else if args.Verb == "delete" {
 		oci.ForgetRuntime(args)
 	}
+	if args.Verb == "delete" {
+		releaseGPUs(args, cfg, runtime, log)
+	}
 	return fatal(log, oci.Exec(runtime, argv))
 }
 
 // prepare is the create path: 2. load the spec, 3.-6. the request, the
-// policy's decision, the edits and the audit line (internal/door, shared
-// with nvbind-hook's doors), 7. write the spec back atomically.
-func prepare(args *oci.Args, cfg *config.Config, log *logrus.Logger) error {
+// policy's decision with the GPU ledger's quotas and exclusive GPUs
+// (holdGPUs), the edits and the audit line (internal/door, shared with
+// nvbind-hook's doors), 7. write the spec back atomically.
+func prepare(args *oci.Args, cfg *config.Config, runtime string, log *logrus.Logger) error {
 	data, err := oci.ReadSpec(args.Config)
 	if errors.Is(err, oci.ErrTooLarge) {
 		// Too large to edit, but only a GPU request needs editing.
@@ -89,11 +95,19 @@ func prepare(args *oci.Args, cfg *config.Config, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
-	res, err := door.Edit(door.Call{Door: door.Runtime, ID: args.ContainerID, Bundle: args.Bundle, Spec: data, Source: args.Config}, cfg, log)
+	hold := func(dec *policy.Decision, req *request.Request) (func(), error) {
+		return holdGPUs(args, cfg, runtime, dec, req, log)
+	}
+	res, err := door.Edit(door.Call{Door: door.Runtime, ID: args.ContainerID, Bundle: args.Bundle,
+		Spec: data, Source: args.Config, Hold: hold}, cfg, log)
 	if err != nil || res == nil {
 		return err
 	}
-	return oci.WriteDocument(args.Config, res.Doc)
+	if err := oci.WriteDocument(args.Config, res.Doc); err != nil {
+		res.Release()
+		return err
+	}
+	return nil
 }
 
 // fatal reports err as one line on stderr and as an error in runc's log,

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/nvbind/nvbind/internal/api"
 	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/engines"
 	"github.com/nvbind/nvbind/internal/gpu"
@@ -16,6 +17,7 @@ func init() { addCommand(newDoctorCmd) }
 type doctorOptions struct {
 	json, noNVML bool
 	driverRoot   string
+	api          string
 }
 
 func newDoctorCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -34,6 +36,7 @@ fix. Exit 0 unless a check fails.`,
 	f.BoolVar(&o.json, "json", false, "print the checks as JSON")
 	f.StringVar(&o.driverRoot, "driver-root", "", "driver root to check (default: driver.root from the config, /)")
 	f.BoolVar(&o.noNVML, "no-nvml", false, "discover through /proc only, never load NVML")
+	f.StringVar(&o.api, "api", api.DefaultListen, "where nvbind serve is expected to listen")
 	return c
 }
 
@@ -64,6 +67,7 @@ func runDoctor(o doctorOptions, stdout, stderr io.Writer) int {
 		RuntimePath: defaultRuntimePath(),
 	})
 	addPolicyCheck(report, cfg, cfgErr)
+	addServeCheck(report, cfg, o.api)
 	if *asJSON {
 		if err := writeJSON(stdout, report); err != nil {
 			return failTo(stderr, 1, "doctor: %v", err)

@@ -5,9 +5,12 @@ package atomicfile
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // Write replaces path with data. perm is used when path does not exist yet;
@@ -67,4 +70,36 @@ func WriteIfChanged(path string, data []byte, perm os.FileMode) (bool, error) {
 		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	return true, Write(path, data, perm)
+}
+
+// WriteVolatile replaces path with data like Write, without the fsyncs
+// and with plain system calls: for small files on tmpfs that need not
+// survive a crash of the machine (the GPU ledger under /run), where
+// readers must still never see a partial file. The temporary file is
+// .<name>.tmp-<pid> beside path.
+func WriteVolatile(path string, data []byte, perm os.FileMode) error {
+	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.tmp-%d", filepath.Base(path), os.Getpid()))
+	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, uint32(perm.Perm()))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	for rest := data; len(rest) > 0 && err == nil; {
+		var n int
+		n, err = unix.Write(fd, rest)
+		rest = rest[max(n, 0):]
+		if errors.Is(err, unix.EINTR) {
+			err = nil
+		}
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = unix.Rename(tmp, path)
+	}
+	if err != nil {
+		unix.Unlink(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

@@ -128,3 +128,25 @@ func TestReplaceKeepsOwnerXattrsAndSymlink(t *testing.T) {
 		t.Fatal("Replace of a missing file succeeded")
 	}
 }
+
+func TestWriteVolatile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "entry.json")
+	for _, data := range []string{"first", "second, longer", "3"} {
+		if err := WriteVolatile(p, []byte(data), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(p); string(got) != data {
+			t.Fatalf("got %q, want %q", got, data)
+		}
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v", fi.Mode())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("temporary files left: %v", ents)
+	}
+	if err := WriteVolatile(filepath.Join(dir, "no/such/dir"), nil, 0o644); err == nil {
+		t.Error("want an error for a missing directory")
+	}
+}

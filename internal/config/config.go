@@ -27,6 +27,7 @@ type Config struct {
 	CDI      CDI                `toml:"cdi"`
 	Driver   Driver             `toml:"driver"`
 	Hook     Hook               `toml:"hook"`
+	Ledger   Ledger             `toml:"ledger"`
 	Profiles map[string]Profile `toml:"profiles"`
 	// Policy is nil when config.toml has no [policy] table: no rules, no
 	// audit (see internal/policy).
@@ -69,6 +70,13 @@ type Hook struct {
 	// Path "" means the nvbind-hook installed beside the running binary
 	// (see HookPath).
 	Path string `toml:"path"`
+}
+
+// Ledger configures the record of live GPU grants (internal/ledger).
+type Ledger struct {
+	// Dir holds one file per container with GPUs; "" turns the ledger
+	// (and with it quotas, exclusive GPUs and nvbind ps) off.
+	Dir string `toml:"dir"`
 }
 
 // fallbackHookPath is used when no nvbind-hook sits beside the binary.
@@ -126,6 +134,7 @@ func Default() *Config {
 		},
 		Driver: Driver{Root: "/", Inventory: "/var/run/nvbind/inventory.json"},
 		Hook:   Hook{},
+		Ledger: Ledger{Dir: "/run/nvbind/ledger"},
 	}
 }
 
@@ -214,6 +223,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.CDI.SpecDirs) == 0 {
 		return errors.New(": cdi.spec-dirs must name at least one directory")
+	}
+	if c.Ledger.Dir != "" && !filepath.IsAbs(c.Ledger.Dir) {
+		return fmt.Errorf(": ledger.dir %q is not an absolute path", c.Ledger.Dir)
 	}
 	if !strings.Contains(c.CDI.DefaultKind, "/") {
 		return fmt.Errorf(": cdi.default-kind %q is not of the form vendor.com/class", c.CDI.DefaultKind)

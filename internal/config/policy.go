@@ -53,4 +53,8 @@ type PolicyAllow struct {
 	EnvRequests  *bool    `toml:"env-requests"`
 	PathPrefixes []string `toml:"path-prefixes"`
 	DeviceParams *bool    `toml:"device-params"`
+	// MaxGPUs is the tenant's quota across its live containers (0: none).
+	MaxGPUs *int `toml:"max-gpus"`
+	// Exclusive lists the devices (or "all") a live container holds alone.
+	Exclusive []string `toml:"exclusive"`
 }

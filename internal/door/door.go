@@ -43,6 +43,11 @@ type Call struct {
 	// ("bundle /run/..."), to name it in a decoding error.
 	Spec   []byte
 	Source string
+	// Hold claims the GPUs a decision grants in the GPU ledger, checking
+	// quotas and exclusive GPUs under its lock; it may turn the decision
+	// into a refusal. undo releases the claim. nil for a door that cannot
+	// keep a ledger entry: a rule that needs one is then refused.
+	Hold func(dec *policy.Decision, req *request.Request) (undo func(), err error)
 }
 
 // Result is a container's edited spec.
@@ -50,6 +55,9 @@ type Result struct {
 	Request *request.Request
 	// Doc is the spec with the edits applied; Doc.Marshal() encodes it.
 	Doc *oci.Document
+	// Release gives back what Hold claimed, for a door whose own step
+	// after Edit fails.
+	Release func()
 }
 
 // Edit is the create path: 1. a cheap look for a request, 2. decode the
@@ -57,7 +65,7 @@ type Result struct {
 // the CDI and profile edits, 6. audit the decision. It returns nil, nil
 // when the container asks for no GPU: the door then leaves the spec
 // exactly as it was. A refusal is audited and returned as the error.
-func Edit(c Call, cfg *config.Config, log *logrus.Logger) (*Result, error) {
+func Edit(c Call, cfg *config.Config, log *logrus.Logger) (_ *Result, err error) {
 	if !oci.MayRequest(c.Spec) && !request.MayRequestExtra(c.Spec, policy.AnnotationPrefixes(cfg)) {
 		log.Debugf("%s: container %s: no GPU request", c.Door, c.ID)
 		return nil, nil
@@ -98,6 +106,22 @@ func Edit(c Call, cfg *config.Config, log *logrus.Logger) (*Result, error) {
 	}
 	defer trail.Close()
 	audited := policy.Container{ID: c.ID, Bundle: c.Bundle, DriverRoot: cfg.Driver.Root, Before: c.Spec}
+	release := func() {}
+	switch {
+	case dec.Err() != nil:
+	case c.Hold != nil:
+		if release, err = c.Hold(dec, req); err != nil {
+			return nil, err
+		}
+		// A create that fails from here on holds nothing.
+		defer func() {
+			if err != nil {
+				release()
+			}
+		}()
+	case dec.NeedsLedger():
+		dec.Refuse(dec.Rule, fmt.Sprintf("max-gpus and exclusive GPUs are kept in the GPU ledger, which only nvbind-runtime writes; the %s door cannot hold GPUs", c.Door))
+	}
 	if refusal := dec.Err(); refusal != nil {
 		if err := trail.Record(dec, audited); err != nil {
 			return nil, err
@@ -120,5 +144,5 @@ func Edit(c Call, cfg *config.Config, log *logrus.Logger) (*Result, error) {
 	}
 	log.Debugf("%s: container %s: injected %s (capabilities %s; policy rule %s, %s)", c.Door, c.ID,
 		strings.Join(req.Devices, ","), strings.Join(req.Capabilities, ","), dec.Rule, dec.Outcome)
-	return &Result{Request: req, Doc: doc}, nil
+	return &Result{Request: req, Doc: doc, Release: release}, nil
 }

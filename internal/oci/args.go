@@ -39,6 +39,8 @@ type Args struct {
 	// ContainerID is the container the verb is about (create/run/restore
 	// always; state, kill, delete and start when it can be told).
 	ContainerID string
+	// force is delete's --force (-f).
+	force bool
 }
 
 // Intercepts reports whether the verb creates a container, so its spec may
@@ -245,6 +247,11 @@ func ParseArgs(argv []string, cwd string, fl Flavour) (*Args, error) {
 			if fl == Crun && interceptVerbs[a.Verb] {
 				a.Config = f.value
 			}
+			if a.Verb == "delete" && f.name == "f" {
+				a.force = f.value == "true"
+			}
+		case "force":
+			a.force = a.Verb == "delete" && f.value == "true"
 		}
 	}
 	if !interceptVerbs[a.Verb] {

@@ -36,7 +36,7 @@ func TestParseArgs(t *testing.T) {
 		{"restore", Runc, "restore --image-path /img --tcp-established -b /b id8", Args{Verb: "restore", Bundle: "/b", Config: "/b/config.json", ContainerID: "id8"}},
 		{"create help", Runc, "create --help", Args{Verb: "create", Help: true}},
 		{"other verb", Runc, "--root /r state abc", Args{Verb: "state", Root: "/r", ContainerID: "abc"}},
-		{"delete force", Runc, "delete --force abc", Args{Verb: "delete", ContainerID: "abc"}},
+		{"delete force", Runc, "delete --force abc", Args{Verb: "delete", ContainerID: "abc", force: true}},
 		{"unknown verb flags left alone", Runc, "exec --tty --bogus abc sh", Args{Verb: "exec"}},
 		{"features", Runc, "features", Args{Verb: "features"}},
 		{"version only", Runc, "--version", Args{}},
@@ -136,5 +136,23 @@ func TestFindRuntime(t *testing.T) {
 	}
 	if got, err := FindRuntime([]string{"/bin/true"}); err != nil || got != "/bin/true" {
 		t.Fatalf("absolute path: %q %v", got, err)
+	}
+}
+
+func TestForce(t *testing.T) {
+	for argv, want := range map[string]bool{
+		"delete abc": false, "delete --force abc": true, "delete -f abc": true, "delete -force abc": true,
+		"delete --force=false abc": false, "--root /r delete abc": false, "kill --force abc": false,
+		"delete abc --force": true, // urfave/cli reorders flags after the ID
+	} {
+		for _, fl := range []Flavour{Runc, Crun} {
+			if fl == Crun && (argv == "delete -force abc" || argv == "delete abc --force" || argv == "delete --force=false abc") {
+				continue // runc's Go-flag forms
+			}
+			a, err := ParseArgs(strings.Fields(argv), "/", fl)
+			if err != nil || a.Force() != want || (a.Verb == "delete" && a.ContainerID != "abc") {
+				t.Errorf("%s %q: Force() = %v, id %q (%v), want %v", fl, argv, a.Force(), a.ContainerID, err, want)
+			}
+		}
 	}
 }

@@ -37,8 +37,13 @@ type Decision struct {
 	// MaxDevices is the matching rule's per-container device limit (0:
 	// none), for checks that come later.
 	MaxDevices int
+	// MaxGPUs is the matching rule's per-tenant quota across live
+	// containers (0: none), checked against the ledger.
+	MaxGPUs int
 
-	facts *profiles.PolicyFacts
+	exclusiveAll bool
+	exclusive    map[string]bool
+	facts        *profiles.PolicyFacts
 }
 
 // Refuse turns d into a refusal by rule (a later check, such as a quota,
@@ -46,6 +51,26 @@ type Decision struct {
 func (d *Decision) Refuse(rule, reason string) {
 	d.Outcome, d.Rule, d.Reason = Refused, rule, reason
 	d.Granted = audit.Request{}
+}
+
+// Exclusive reports whether the rule gives a device, known by any of
+// names (index, UUID, gpu:mig pair), to one live container at a time.
+func (d *Decision) Exclusive(names ...string) bool {
+	if d.exclusiveAll {
+		return true
+	}
+	for _, n := range names {
+		if n != "" && d.exclusive[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// NeedsLedger reports whether the decision has a quota or exclusive GPUs
+// to check against the live grants.
+func (d *Decision) NeedsLedger() bool {
+	return d.MaxGPUs > 0 || d.exclusiveAll || len(d.exclusive) > 0
 }
 
 // Err is the one-line error a refusal fails create with (nil otherwise).
@@ -125,6 +150,7 @@ func (p *Policy) Decide(id *Identity, req *request.Request, facts ProfileFacts) 
 		return d, nil
 	}
 	d.Rule, d.MaxDevices = r.name, r.allow.maxDevices
+	d.MaxGPUs, d.exclusiveAll, d.exclusive = r.allow.maxGPUs, r.allow.exclusiveAll, r.allow.exclusive
 	a := &r.allow
 	if len(req.Ignored) > 0 {
 		d.Notes = append(d.Notes, fmt.Sprintf("%s ignored: the %s request wins (%s)",

@@ -66,6 +66,9 @@ func TestLoadErrors(t *testing.T) {
 		{"[[policy.rules]]\nallow.devices = [\"none\"]\n", "allow.devices"},
 		{"[[policy.rules]]\nallow.devices = [\"0,1\"]\n", "allow.devices"},
 		{"[[policy.rules]]\nallow.max-devices = -2\n", "allow.max-devices"},
+		{"[[policy.rules]]\nallow.max-gpus = -1\n", "allow.max-gpus"},
+		{"[[policy.rules]]\nallow.exclusive = [\"some\"]\n", "allow.exclusive"},
+		{"[[policy.rules]]\nallow.exclusive = [\"0,1\"]\n", "allow.exclusive"},
 		{"[[policy.rules]]\nallow.kinds = [\"nic\"]\n", "allow.kinds"},
 		{"[[policy.rules]]\nallow.capabilities = [\"root\"]\n", "allow.capabilities"},
 		{"[[policy.rules]]\nallow.profiles = [\"../x\"]\n", "allow.profiles"},
@@ -405,6 +408,44 @@ func TestDocExamples(t *testing.T) {
 		}
 		if _, err := Parse([]byte(text)); err != nil {
 			t.Errorf("example %d: %v\n%s", i+1, err, text)
+		}
+	}
+}
+
+func TestQuotaKeys(t *testing.T) {
+	p := mustParse(t, `[policy]
+[[policy.rules]]
+name = "lab"
+match.caller-uids = ["1000"]
+allow.max-gpus = 2
+allow.exclusive = ["1", "GPU-12345678-1234-1234-1234-123456789abc", "0:1"]
+[[policy.rules]]
+name = "solo"
+match.caller-uids = ["1001"]
+allow.exclusive = ["all"]
+`)
+	tests := []struct {
+		uid       uint32
+		maxGPUs   int
+		exclusive map[string]bool // names -> want
+		ledger    bool
+	}{
+		{1000, 2, map[string]bool{"0": false, "1": true, "GPU-12345678-1234-1234-1234-123456789abc": true, "0:1": true, "GPU-x": false}, true},
+		{1001, 0, map[string]bool{"0": true, "MIG-x": true}, true},
+		{1002, 0, map[string]bool{"0": false}, false},
+	}
+	for _, tt := range tests {
+		d, err := p.Decide(&Identity{CallerUID: tt.uid}, req(request.SourceAnnotation, kind+"=0"), nil)
+		if err != nil || d.Outcome == Refused {
+			t.Fatalf("uid %d: %+v %v", tt.uid, d, err)
+		}
+		if d.MaxGPUs != tt.maxGPUs || d.NeedsLedger() != tt.ledger {
+			t.Errorf("uid %d: MaxGPUs %d NeedsLedger %v", tt.uid, d.MaxGPUs, d.NeedsLedger())
+		}
+		for n, want := range tt.exclusive {
+			if d.Exclusive(n) != want {
+				t.Errorf("uid %d: Exclusive(%s) = %v", tt.uid, n, !want)
+			}
 		}
 	}
 }

@@ -48,6 +48,9 @@ type allow struct {
 	envRequests  bool
 	pathPrefixes []string // may hold <uid>
 	deviceParams bool
+	maxGPUs      int
+	exclusiveAll bool
+	exclusive    map[string]bool // indices, UUIDs, gpu:mig pairs
 }
 
 // Engines a rule may name.
@@ -202,6 +205,12 @@ func merge(a, d config.PolicyAllow) config.PolicyAllow {
 	if a.DeviceParams == nil {
 		a.DeviceParams = d.DeviceParams
 	}
+	if a.MaxGPUs == nil {
+		a.MaxGPUs = d.MaxGPUs
+	}
+	if a.Exclusive == nil {
+		a.Exclusive = d.Exclusive
+	}
 	return a
 }
 
@@ -271,6 +280,30 @@ func compileAllow(a config.PolicyAllow) (allow, error) {
 		}
 	}
 	out.pathPrefixes = a.PathPrefixes
+	if a.MaxGPUs != nil {
+		if *a.MaxGPUs < 0 || *a.MaxGPUs > 4096 {
+			return out, fmt.Errorf("allow.max-gpus %d is not between 0 (no quota) and 4096", *a.MaxGPUs)
+		}
+		out.maxGPUs = *a.MaxGPUs
+	}
+	if len(a.Exclusive) > maxList {
+		return out, fmt.Errorf("allow.exclusive: more than %d entries", maxList)
+	}
+	out.exclusive = map[string]bool{}
+	for _, d := range a.Exclusive {
+		switch {
+		case d == "all":
+			out.exclusiveAll = true
+		case d == "shared":
+			// The default, allowed for clarity.
+		default:
+			r, err := request.Parse([]string{request.EnvVisibleDevices + "=" + d}, nil, "x.com/y")
+			if err != nil || r == nil || strings.Contains(d, ",") || d == "none" || d == "void" {
+				return out, fmt.Errorf("allow.exclusive: %q is not all, shared, an index, a GPU-/MIG- UUID or a gpu:mig pair", d)
+			}
+			out.exclusive[d] = true
+		}
+	}
 	return out, nil
 }
 

@@ -89,8 +89,8 @@ func newFixture(b *testing.B, format string, env ...string) *fixture {
 	f.spec, _ = json.MarshalIndent(spec, "", "\t")
 	f.reset(b)
 	for path, runtime := range map[string]string{f.config: "/bin/true", f.rssConfig: filepath.Join(binDir, "maxrss")} {
-		cfg := fmt.Sprintf("[runtime]\nruntimes = [%q]\n[cdi]\nspec-dirs = [%q]\njit-spec = %q\n[driver]\nroot = %q\n",
-			runtime, cdiDir, filepath.Join(cdiDir, "nvidia.yaml"), root)
+		cfg := fmt.Sprintf("[runtime]\nruntimes = [%q]\n[cdi]\nspec-dirs = [%q]\njit-spec = %q\n[driver]\nroot = %q\n[ledger]\ndir = %q\n",
+			runtime, cdiDir, filepath.Join(cdiDir, "nvidia.yaml"), root, filepath.Join(dir, "ledger"))
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			b.Fatal(err)
 		}

@@ -194,6 +194,8 @@ type SimRoot struct {
 	JITSpec string
 	// Inventory is the config's driver.inventory ("" for none).
 	Inventory string
+	// Ledger is the config's ledger.dir (a temp dir, never /run).
+	Ledger string
 }
 
 // newSimRootDirs lays out a SimRoot for n GPUs in a fresh temporary
@@ -207,6 +209,7 @@ func newSimRootDirs(t *testing.T, n int) *SimRoot {
 		SpecDir: filepath.Join(base, "cdi"),
 		Config:  filepath.Join(base, "config.toml"),
 		RunRoot: filepath.Join(base, "runc"),
+		Ledger:  filepath.Join(base, "ledger"),
 		GPUs:    n,
 	}
 	for _, d := range []string{s.SpecDir, s.RunRoot} {
@@ -313,7 +316,10 @@ inventory = %q
 
 [hook]
 path = %q
-`, s.LogFile(), filepath.Join(filepath.Dir(s.Config), "state"), s.SpecDir, s.JITSpec, s.Dir, s.Inventory, bins.Hook)
+
+[ledger]
+dir = %q
+`, s.LogFile(), filepath.Join(filepath.Dir(s.Config), "state"), s.SpecDir, s.JITSpec, s.Dir, s.Inventory, bins.Hook, s.Ledger)
 	if err := os.WriteFile(s.Config, []byte(cfg+extra), 0o644); err != nil {
 		t.Fatal(err)
 	}

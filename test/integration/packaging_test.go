@@ -116,6 +116,7 @@ func TestDebPackageInstallUpgradePurge(t *testing.T) {
 		"/etc/nvbind/config.toml":                            0o644,
 		"/usr/lib/systemd/system/nvbind-cdi-refresh.service": 0o644,
 		"/usr/lib/systemd/system/nvbind-cdi-refresh.path":    0o644,
+		"/usr/lib/systemd/system/nvbind-serve.service":       0o644,
 		"/usr/lib/udev/rules.d/70-nvbind.rules":              0o644,
 		"/usr/share/bash-completion/completions/nvbind":      0o644,
 		"/usr/share/zsh/site-functions/_nvbind":              0o644,
@@ -164,7 +165,7 @@ func TestDebPackageInstallUpgradePurge(t *testing.T) {
 
 	// Units, rule, completions and man pages as their tools read them.
 	if r := runT(t, nil, "systemd-analyze", "verify", "/usr/lib/systemd/system/nvbind-cdi-refresh.service",
-		"/usr/lib/systemd/system/nvbind-cdi-refresh.path"); r.Code != 0 || strings.Contains(r.Stdout+r.Stderr, "nvbind") {
+		"/usr/lib/systemd/system/nvbind-cdi-refresh.path", "/usr/lib/systemd/system/nvbind-serve.service"); r.Code != 0 || strings.Contains(r.Stdout+r.Stderr, "nvbind") {
 		t.Errorf("systemd-analyze verify: %s", r)
 	}
 	if r := runT(t, nil, "udevadm", "test", "/sys/class/mem/null"); !strings.Contains(r.Stdout+r.Stderr, "70-nvbind.rules") ||

@@ -23,3 +23,8 @@ func (*Source) Inventory() (*gpu.Inventory, error) {
 func Discover(root string) (*gpu.Inventory, error) {
 	return gpu.Discover(gpu.DiscoverOptions{DriverRoot: root, NVML: ForRoot(root)})
 }
+
+// Stats implements gpu.StatsSource.
+func (*Source) Stats() ([]gpu.Stats, error) {
+	return nil, errors.New("built without cgo: no NVML support")
+}
