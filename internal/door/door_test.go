@@ -10,6 +10,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/nvbind/nvbind/internal/config"
+	"github.com/nvbind/nvbind/internal/policy"
+	"github.com/nvbind/nvbind/internal/request"
 )
 
 // testConfig reads a one-GPU JSON CDI spec from a temp dir.
@@ -78,5 +80,45 @@ func TestEdit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHookDoorsRefuseLedgerRules: a rule with a quota or exclusive GPUs
+// needs the GPU ledger, which only the runtime door keeps (Hold); a door
+// without one refuses the container rather than skip the rule.
+func TestHookDoorsRefuseLedgerRules(t *testing.T) {
+	cfg := testConfig(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	toml := "[policy]\npreset = \"workstation\"\naudit-log = \"" + filepath.Join(dir, "audit.log") + "\"\n" +
+		"[[policy.rules]]\nname = \"solo\"\n[policy.rules.allow]\nexclusive = [\"all\"]\n"
+	if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	withPolicy, err := config.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withPolicy.CDI, withPolicy.Driver = cfg.CDI, cfg.Driver
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	spec := []byte(`{"ociVersion":"1.2.0","process":{"env":["NVIDIA_VISIBLE_DEVICES=0"]}}`)
+	for _, door := range []Kind{Precreate, Prestart} {
+		_, err := Edit(Call{Door: door, Spec: spec}, withPolicy, log)
+		if err == nil || !strings.Contains(err.Error(), `policy rule "solo" refuses`) || !strings.Contains(err.Error(), "the "+string(door)+" door cannot hold GPUs") {
+			t.Errorf("%s: %v", door, err)
+		}
+	}
+	// The runtime door with a Hold gets its GPUs; a failed create releases them.
+	held, released := 0, 0
+	hold := func(*policy.Decision, *request.Request) (func(), error) { held++; return func() { released++ }, nil }
+	res, err := Edit(Call{Door: Runtime, Spec: spec, Hold: hold}, withPolicy, log)
+	if err != nil || res == nil || held != 1 {
+		t.Fatalf("runtime door: %v, held %d", err, held)
+	}
+	res.Release()
+	bad := []byte(`{"ociVersion":"1.2.0","process":{"env":["NVIDIA_VISIBLE_DEVICES=0","NVIDIA_REQUIRE_CUDA=cuda>=99"]}}`)
+	if _, err := Edit(Call{Door: Runtime, Spec: bad, Hold: hold}, withPolicy, log); err == nil || released != 2 {
+		t.Errorf("a create failing after the claim: %v, released %d of 2", err, released)
 	}
 }
