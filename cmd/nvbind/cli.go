@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -21,69 +19,6 @@ import (
 func failTo(w io.Writer, code int, format string, a ...any) int {
 	fmt.Fprintf(w, "nvbind: "+format+"\n", a...)
 	return code
-}
-
-// flagSet is a FlagSet that reports errors as one line through
-// parseCmdFlags.
-func flagSet(name string) *flag.FlagSet {
-	return flag.NewFlagSet(name, flag.ContinueOnError)
-}
-
-// parseCmdFlags parses flags that may come before, between or after the
-// positional arguments, and returns the positional ones. done is true when
-// the caller should return code (help shown, or a flag error).
-func parseCmdFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (pos []string, code int, done bool) {
-	fs.SetOutput(io.Discard)
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(stdout)
-				fmt.Fprintf(stdout, "usage of nvbind %s:\n", fs.Name())
-				fs.PrintDefaults()
-				return nil, 0, true
-			}
-			return nil, failTo(stderr, 2, "%s: %v", fs.Name(), err), true
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, 0, false
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
-
-// parseCmdFlagsOnly is parseCmdFlags for a command that takes no
-// positional arguments.
-func parseCmdFlagsOnly(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, done bool) {
-	pos, code, done := parseCmdFlags(fs, args, stdout, stderr)
-	if done {
-		return code, true
-	}
-	if len(pos) > 0 {
-		return failTo(stderr, 2, "%s: unexpected argument %q", fs.Name(), pos[0]), true
-	}
-	return 0, false
-}
-
-// parseStdFlags parses fs (named "nvbind <command>"): a bad flag is one
-// error line, -h prints the usage; both go to stderr. It refuses positional
-// arguments. done is true when the caller should return code.
-func parseStdFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, done bool) {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
-			fmt.Fprintf(stderr, "usage of %s:\n", fs.Name())
-			fs.PrintDefaults()
-			return 0, true
-		}
-		return failTo(stderr, 2, "%s: %v (see --help)", strings.TrimPrefix(fs.Name(), "nvbind "), err), true
-	}
-	if fs.NArg() > 0 {
-		return failTo(stderr, 2, "%s: unexpected argument %q", strings.TrimPrefix(fs.Name(), "nvbind "), fs.Arg(0)), true
-	}
-	return 0, false
 }
 
 // discoveryFlags are the --driver-root and --no-nvml flags of the commands

@@ -13,8 +13,7 @@ import (
 )
 
 // root.go: the cobra command tree. Each command file adds its command with
-// addCommand (native cobra flags) or register (a command that still parses
-// its own flags: it is wrapped as is, its --help shows its own usage).
+// addCommand, so adding one touches no other file.
 
 // exitCode is returned by a command's RunE to end with that code after the
 // command printed its own message.
@@ -37,20 +36,6 @@ var builders []func(io.Writer, io.Writer) *cobra.Command
 // addCommand registers a native cobra command.
 func addCommand(build func(stdout, stderr io.Writer) *cobra.Command) {
 	builders = append(builders, build)
-}
-
-// legacy is a command that parses its own flags (Go's flag package).
-type legacy struct {
-	name, summary string
-	run           func(args []string) int
-}
-
-var legacyCommands []legacy
-
-// register adds a command that parses its own flags; run gets the
-// arguments after its name and returns the exit code.
-func register(name, summary string, run func(args []string) int) {
-	legacyCommands = append(legacyCommands, legacy{name, summary, run})
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -80,9 +65,6 @@ Podman and CRI-O, checks the setup, and prepares GPU clusters offline.`,
 	root.SetFlagErrorFunc(flagError(stderr))
 	for _, b := range builders {
 		root.AddCommand(b(stdout, stderr))
-	}
-	for _, l := range legacyCommands {
-		root.AddCommand(wrapLegacy(l, stdout))
 	}
 	sort.Slice(root.Commands(), func(i, j int) bool { return root.Commands()[i].Name() < root.Commands()[j].Name() })
 	return root
@@ -158,35 +140,10 @@ func group(use, short string, stdout, stderr io.Writer, subs ...*cobra.Command) 
 	return g
 }
 
-// wrapLegacy wraps a command that parses its own flags: every argument
-// goes to it unparsed, and help asks it for its own usage.
-func wrapLegacy(l legacy, stdout io.Writer) *cobra.Command {
-	c := &cobra.Command{
-		Use:                l.name,
-		Short:              l.summary,
-		DisableFlagParsing: true,
-		RunE:               func(_ *cobra.Command, args []string) error { return code(l.run(args)) },
-	}
-	c.SetHelpFunc(func(_ *cobra.Command, args []string) {
-		// `nvbind help X` passes no args; `nvbind X --help` passes them all.
-		var sub []string
-		for _, a := range args {
-			if !strings.HasPrefix(a, "-") {
-				sub = append(sub, a)
-			}
-		}
-		if len(sub) > 0 && sub[0] == l.name {
-			sub = sub[1:]
-		}
-		l.run(append(sub, "--help"))
-	})
-	return c
-}
-
 // normalizeArgs turns Go-style single-dash long flags (-json, -o) into the
 // forms pflag reads, so command lines written for the flag-package CLI
 // keep working: "-json" becomes "--json" where the command has a long
-// flag "json". Commands that parse their own flags get their args as is.
+// flag "json".
 func normalizeArgs(root *cobra.Command, args []string) []string {
 	cmd, _, err := root.Find(args)
 	if err != nil || cmd == nil || cmd.DisableFlagParsing {
