@@ -3,7 +3,8 @@ package audit
 import (
 	"sort"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/nvbind/nvbind/internal/jsonwrite"
 )
 
 // appendRecord writes r as JSON, members in the order of Record's fields,
@@ -79,12 +80,12 @@ func appendRequest(b []byte, r *Request) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendString(b, k)
+		b = jsonwrite.AppendString(b, k)
 		b = append(b, ':')
 	}
 	if r.Source != "" {
 		key("source")
-		b = appendString(b, r.Source)
+		b = jsonwrite.AppendString(b, r.Source)
 	}
 	for _, l := range []struct {
 		k string
@@ -97,7 +98,7 @@ func appendRequest(b []byte, r *Request) []byte {
 	}
 	if r.Profile != "" {
 		key("profile")
-		b = appendString(b, r.Profile)
+		b = jsonwrite.AppendString(b, r.Profile)
 	}
 	if len(r.Params) > 0 {
 		key("params")
@@ -111,9 +112,9 @@ func appendRequest(b []byte, r *Request) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k)
+			b = jsonwrite.AppendString(b, k)
 			b = append(b, ':')
-			b = appendString(b, r.Params[k])
+			b = jsonwrite.AppendString(b, r.Params[k])
 		}
 		b = append(b, '}')
 	}
@@ -124,14 +125,14 @@ func appendKeyString(b []byte, k, v string, comma bool) []byte {
 	if comma {
 		b = append(b, ',')
 	}
-	b = appendString(b, k)
+	b = jsonwrite.AppendString(b, k)
 	b = append(b, ':')
-	return appendString(b, v)
+	return jsonwrite.AppendString(b, v)
 }
 
 func appendKeyUint(b []byte, k string, v uint32) []byte {
 	b = append(b, ',')
-	b = appendString(b, k)
+	b = jsonwrite.AppendString(b, k)
 	b = append(b, ':')
 	return strconv.AppendUint(b, uint64(v), 10)
 }
@@ -142,50 +143,7 @@ func appendStrings(b []byte, l []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, s)
+		b = jsonwrite.AppendString(b, s)
 	}
 	return append(b, ']')
-}
-
-// appendString writes s as a JSON string: quotes, backslashes and control
-// characters escaped, invalid UTF-8 replaced, as encoding/json does.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c == '\b':
-				b = append(b, '\\', 'b')
-			case c == '\f':
-				b = append(b, '\\', 'f')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }

@@ -5,12 +5,12 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"unicode/utf8"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/tidwall/gjson"
 
 	"github.com/nvbind/nvbind/internal/jsonread"
+	"github.com/nvbind/nvbind/internal/jsonwrite"
 )
 
 // leafjson.go decodes and encodes the config.json members nvbind edits
@@ -209,55 +209,6 @@ func hookLists(h *rspec.Hooks) []*[]rspec.Hook {
 
 // Encoding: each function appends what json.Marshal gives for its type.
 
-// appendString quotes s as encoding/json does, HTML-escaping included.
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case c == utf8.RuneError && size == 1:
-			dst = append(append(dst, s[start:i]...), `\ufffd`...)
-		case c == '\u2028' || c == '\u2029':
-			dst = append(append(dst, s[start:i]...), '\\', 'u', '2', '0', '2', hex[c&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	return append(append(dst, s[start:]...), '"')
-}
-
 // appendKey starts a member: the separator unless first, then "key":.
 func appendKey(dst []byte, first bool, key string) []byte {
 	if !first {
@@ -283,7 +234,9 @@ func appendList[T any](dst []byte, list []T, elem func([]byte, T) []byte) []byte
 	return append(dst, ']')
 }
 
-func appendStrings(dst []byte, list []string) []byte { return appendList(dst, list, appendString) }
+func appendStrings(dst []byte, list []string) []byte {
+	return appendList(dst, list, jsonwrite.AppendString)
+}
 
 func appendUint32(dst []byte, n uint32) []byte { return strconv.AppendUint(dst, uint64(n), 10) }
 
@@ -301,8 +254,8 @@ func appendStringMap(dst []byte, m map[string]string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(appendString(dst, k), ':')
-		dst = appendString(dst, m[k])
+		dst = append(jsonwrite.AppendString(dst, k), ':')
+		dst = jsonwrite.AppendString(dst, m[k])
 	}
 	return append(dst, '}')
 }
@@ -317,13 +270,13 @@ func appendUser(dst []byte, u rspec.User) []byte {
 		dst = appendList(appendKey(dst, false, "additionalGids"), u.AdditionalGids, appendUint32)
 	}
 	if u.Username != "" {
-		dst = appendString(appendKey(dst, false, "username"), u.Username)
+		dst = jsonwrite.AppendString(appendKey(dst, false, "username"), u.Username)
 	}
 	return append(dst, '}')
 }
 
 func appendRlimit(dst []byte, l rspec.POSIXRlimit) []byte {
-	dst = appendString(appendKey(append(dst, '{'), true, "type"), l.Type)
+	dst = jsonwrite.AppendString(appendKey(append(dst, '{'), true, "type"), l.Type)
 	dst = strconv.AppendUint(appendKey(dst, false, "hard"), l.Hard, 10)
 	dst = strconv.AppendUint(appendKey(dst, false, "soft"), l.Soft, 10)
 	return append(dst, '}')
@@ -337,12 +290,12 @@ func appendIDMapping(dst []byte, m rspec.LinuxIDMapping) []byte {
 }
 
 func appendMount(dst []byte, m rspec.Mount) []byte {
-	dst = appendString(appendKey(append(dst, '{'), true, "destination"), m.Destination)
+	dst = jsonwrite.AppendString(appendKey(append(dst, '{'), true, "destination"), m.Destination)
 	if m.Type != "" {
-		dst = appendString(appendKey(dst, false, "type"), m.Type)
+		dst = jsonwrite.AppendString(appendKey(dst, false, "type"), m.Type)
 	}
 	if m.Source != "" {
-		dst = appendString(appendKey(dst, false, "source"), m.Source)
+		dst = jsonwrite.AppendString(appendKey(dst, false, "source"), m.Source)
 	}
 	if len(m.Options) > 0 {
 		dst = appendStrings(appendKey(dst, false, "options"), m.Options)
@@ -357,7 +310,7 @@ func appendMount(dst []byte, m rspec.Mount) []byte {
 }
 
 func appendHook(dst []byte, h rspec.Hook) []byte {
-	dst = appendString(appendKey(append(dst, '{'), true, "path"), h.Path)
+	dst = jsonwrite.AppendString(appendKey(append(dst, '{'), true, "path"), h.Path)
 	if len(h.Args) > 0 {
 		dst = appendStrings(appendKey(dst, false, "args"), h.Args)
 	}
@@ -386,8 +339,8 @@ func appendHooks(dst []byte, h *rspec.Hooks) []byte {
 }
 
 func appendDevice(dst []byte, d rspec.LinuxDevice) []byte {
-	dst = appendString(appendKey(append(dst, '{'), true, "path"), d.Path)
-	dst = appendString(appendKey(dst, false, "type"), d.Type)
+	dst = jsonwrite.AppendString(appendKey(append(dst, '{'), true, "path"), d.Path)
+	dst = jsonwrite.AppendString(appendKey(dst, false, "type"), d.Type)
 	dst = strconv.AppendInt(appendKey(dst, false, "major"), d.Major, 10)
 	dst = strconv.AppendInt(appendKey(dst, false, "minor"), d.Minor, 10)
 	if d.FileMode != nil {
@@ -405,7 +358,7 @@ func appendDevice(dst []byte, d rspec.LinuxDevice) []byte {
 func appendDeviceRule(dst []byte, c rspec.LinuxDeviceCgroup) []byte {
 	dst = strconv.AppendBool(appendKey(append(dst, '{'), true, "allow"), c.Allow)
 	if c.Type != "" {
-		dst = appendString(appendKey(dst, false, "type"), c.Type)
+		dst = jsonwrite.AppendString(appendKey(dst, false, "type"), c.Type)
 	}
 	if c.Major != nil {
 		dst = strconv.AppendInt(appendKey(dst, false, "major"), *c.Major, 10)
@@ -414,7 +367,7 @@ func appendDeviceRule(dst []byte, c rspec.LinuxDeviceCgroup) []byte {
 		dst = strconv.AppendInt(appendKey(dst, false, "minor"), *c.Minor, 10)
 	}
 	if c.Access != "" {
-		dst = appendString(appendKey(dst, false, "access"), c.Access)
+		dst = jsonwrite.AppendString(appendKey(dst, false, "access"), c.Access)
 	}
 	return append(dst, '}')
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/nvbind/nvbind/internal/jsonwrite"
 )
 
 // object is a JSON object opened for editing: its members in the order
@@ -118,7 +120,7 @@ func (o *object) create(path []string) *object {
 func (o *object) set(key string, raw []byte) *member {
 	m := o.find(key)
 	if m == nil {
-		m = &member{rawKey: string(appendString(nil, key)), key: key}
+		m = &member{rawKey: string(jsonwrite.AppendString(nil, key)), key: key}
 		o.members = append(o.members, m)
 	}
 	m.raw, m.obj = raw, nil
