@@ -11,6 +11,7 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
 	"github.com/nvbind/nvbind/internal/gpu"
+	"github.com/nvbind/nvbind/internal/gpu/nvmlgpu"
 )
 
 // NVML gives the plugin NVML's topology and health events. Lib must be
@@ -64,7 +65,7 @@ func (n *NVML) Topology(inv *gpu.Inventory, numa func(gpu.GPU) int) (Topology, e
 			if ret != nvml.SUCCESS {
 				continue
 			}
-			if b, ok := bus[normalizeBusID(cstr(pci.BusId[:]))]; ok && b != a {
+			if b, ok := bus[nvmlgpu.BusID(pci)]; ok && b != a {
 				t.add(a, b, scoreNVLinkPerLink)
 			}
 		}
@@ -207,27 +208,6 @@ func (n *NVML) Probe(uuid string) error {
 		return fmt.Errorf("%d uncorrected ECC error(s) since the last GPU reset", c)
 	}
 	return nil
-}
-
-func cstr(b []int8) string {
-	var sb strings.Builder
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		sb.WriteByte(byte(c))
-	}
-	return sb.String()
-}
-
-// normalizeBusID turns NVML's "00000000:07:00.0" into "0000:07:00.0", the
-// form the inventory uses.
-func normalizeBusID(id string) string {
-	id = strings.ToLower(id)
-	if dom, rest, ok := strings.Cut(id, ":"); ok && len(dom) == 8 {
-		return dom[4:] + ":" + rest
-	}
-	return id
 }
 
 // OpenNVMLBackend opens NVML under driverRoot and gives its topology for

@@ -144,7 +144,7 @@ func device(i int, dev nvml.Device) (gpu.GPU, error) {
 	}
 	g.Name, _ = dev.GetName()
 	if pci, ret := dev.GetPciInfo(); ret == nvml.SUCCESS {
-		g.BusID = normalizeBusID(cstr(pci.BusId[:]))
+		g.BusID = BusID(pci)
 	}
 	if mem, ret := dev.GetMemoryInfo(); ret == nvml.SUCCESS {
 		g.MemoryBytes = mem.Total
@@ -228,6 +228,10 @@ func cstr(b []int8) string {
 	}
 	return sb.String()
 }
+
+// BusID is a device's PCI bus id as the inventory writes it: NVML's
+// "00000000:07:00.0" as "0000:07:00.0".
+func BusID(pci nvml.PciInfo) string { return normalizeBusID(cstr(pci.BusId[:])) }
 
 // normalizeBusID turns NVML's "00000000:07:00.0" into "0000:07:00.0".
 func normalizeBusID(id string) string {
