@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -42,6 +43,9 @@ func ReadState(r io.Reader) (*rspec.State, error) {
 	}
 	if s.ID, err = stringMember(root, "id"); err == nil {
 		s.Bundle, err = stringMember(root, "bundle")
+	}
+	if err == nil {
+		s.Pid, err = intMember(root, "pid")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("invalid container state on stdin: %w", err)
@@ -136,6 +140,20 @@ func stringMember(v gjson.Result, key string) (string, error) {
 		return "", fmt.Errorf("%s: %.40s is not a UTF-8 string", key, m.Raw)
 	}
 	return m.Str, nil
+}
+
+// intMember is the integer member key of object v (0 when absent or
+// null): the prestart door needs the container's pid.
+func intMember(v gjson.Result, key string) (int, error) {
+	m, ok := member(v, key)
+	if !ok || m.Type == gjson.Null {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(m.Raw)
+	if m.Type != gjson.Number || err != nil {
+		return 0, fmt.Errorf("%s: %.40s is not an integer", key, m.Raw)
+	}
+	return n, nil
 }
 
 // syntaxError words why data is not JSON, as encoding/json does (the slow
