@@ -116,5 +116,5 @@ func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 // hasPrefix stands in for strings.HasPrefix: importing strings holds this
 // init back until every package whose path sorts before "strings" (all of
 // github.com/...) is initialised (TestPrecreatePassthroughInit in
-// cmd/nvbind-hook checks the order).
+// test/integration checks the order on the built program).
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
