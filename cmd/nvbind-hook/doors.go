@@ -82,7 +82,9 @@ func runDoor(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int
 	}
 	if sub == "precreate" {
 		// Podman runs the hook for every container: one without a request
-		// is answered before the config file is even read.
+		// is answered before the config file is even read (most often
+		// before main, by internal/passthrough; here when it left the call
+		// to main, e.g. for a spec larger than it reads).
 		data, err := hook.ReadProposedSpec(stdin)
 		if err != nil {
 			return fail(exitFailed, "%s: %v", sub, err)

@@ -25,6 +25,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/nvbind/nvbind/cmd/nvbind-hook/internal/passthrough"
 	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/hook"
 )
@@ -52,7 +53,9 @@ func main() {
 			os.Exit(exitFailed)
 		}
 	}
-	if code, ok := runDoor(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); ok {
+	// A precreate spec without a request never gets here: the passthrough
+	// package's init answered it. Stdin is what that init read, if any.
+	if code, ok := runDoor(os.Args[1:], passthrough.Stdin(), os.Stdout, os.Stderr); ok {
 		os.Exit(code)
 	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stderr))

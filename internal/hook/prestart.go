@@ -44,7 +44,15 @@ func Prestart(stateIn io.Reader, cfg *config.Config, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
-	data, err := oci.ReadSpec(filepath.Join(state.Bundle, oci.SpecFile))
+	specPath := filepath.Join(state.Bundle, oci.SpecFile)
+	data, err := oci.ReadSpec(specPath)
+	if errors.Is(err, oci.ErrTooLarge) {
+		// Too large to edit, but only a GPU request needs editing (as
+		// nvbind-runtime decides).
+		if may, ferr := oci.FileMayRequest(specPath); ferr == nil && !may {
+			return nil
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/nvbind/nvbind/internal/config"
 )
 
 func TestPlanInto(t *testing.T) {
@@ -144,5 +146,29 @@ func TestSameUserNamespace(t *testing.T) {
 	}
 	if err := sameUserNamespace(cmd.Process.Pid); err == nil || !strings.Contains(err.Error(), "own user namespace") {
 		t.Errorf("a process in its own user namespace: %v", err)
+	}
+}
+
+// TestPrestartNoRequest: the door reads the bundle's config.json (the
+// state names the bundle dir) and leaves a container without a request
+// alone, before it needs a pid.
+func TestPrestartNoRequest(t *testing.T) {
+	cfg, err := config.LoadFile(filepath.Join(t.TempDir(), "none.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	bundle := t.TempDir()
+	state := func(pid int) io.Reader {
+		return strings.NewReader(fmt.Sprintf(`{"ociVersion":"1.2.0","id":"c1","status":"created","pid":%d,"bundle":%q}`, pid, bundle))
+	}
+	os.WriteFile(filepath.Join(bundle, "config.json"), []byte(`{"ociVersion":"1.2.0","process":{"env":["PATH=/bin"]},"root":{"path":"rootfs"}}`), 0o644)
+	if err := Prestart(state(0), cfg, log); err != nil {
+		t.Errorf("no request: %v", err)
+	}
+	os.Remove(filepath.Join(bundle, "config.json"))
+	if err := Prestart(state(0), cfg, log); err == nil || !strings.Contains(err.Error(), "config.json") {
+		t.Errorf("no config.json: %v", err)
 	}
 }

@@ -45,7 +45,6 @@ func ReadState(r io.Reader) (*rspec.State, error) {
 		s.Bundle, err = stringMember(root, "bundle")
 	}
 	if err == nil {
-		// The prestart door enters the container through its pid.
 		s.Pid, err = intMember(root, "pid")
 	}
 	if err != nil {
@@ -143,7 +142,8 @@ func stringMember(v gjson.Result, key string) (string, error) {
 	return m.Str, nil
 }
 
-// intMember is the integer member key of object v (0 when absent or null).
+// intMember is the integer member key of object v (0 when absent or
+// null): the prestart door needs the container's pid.
 func intMember(v gjson.Result, key string) (int, error) {
 	m, ok := member(v, key)
 	if !ok || m.Type == gjson.Null {

@@ -11,18 +11,22 @@ func TestReadState(t *testing.T) {
 	tests := []struct {
 		in      string
 		bundle  string
+		pid     int
 		wantErr string
 	}{
-		{`{"ociVersion":"1.2.0","id":"c1","status":"creating","pid":42,"bundle":"/run/b"}`, "/run/b", ""},
-		{`{"id":"c1","pid":"42","bundle":"/run/b"}`, "", `pid: "42" is not an integer`},
-		{`{"id":"c1","pid":4.2,"bundle":"/run/b"}`, "", `pid: 4.2 is not an integer`},
-		{``, "", "no container state on stdin"},
-		{`{"ociVersion":"1.2.0","id":"c1","bundle":"/run/b"`, "", "invalid container state on stdin"},
-		{`not json`, "", "invalid container state on stdin"},
-		{`{"id":"c1"}`, "", `bundle "" is not an absolute path`},
-		{`{"id":"c1","bundle":"relative/b"}`, "", `bundle "relative/b" is not an absolute path`},
-		{`{"id":"c1","bundle":"/b"} trailing`, "", "invalid container state on stdin"},
-		{`{"id":"` + strings.Repeat("x", maxStateSize) + `"}`, "", "larger than"},
+		{`{"ociVersion":"1.2.0","id":"c1","status":"creating","pid":42,"bundle":"/run/b"}`, "/run/b", 42, ""},
+		{`{"ociVersion":"1.2.0","id":"c1","status":"creating","bundle":"/run/b"}`, "/run/b", 0, ""},
+		{`{"id":"c1","PID":7,"bundle":"/run/b"}`, "/run/b", 7, ""},
+		{`{"id":"c1","pid":null,"bundle":"/run/b"}`, "/run/b", 0, ""},
+		{`{"id":"c1","pid":"42","bundle":"/run/b"}`, "", 0, "pid: \"42\" is not an integer"},
+		{`{"id":"c1","pid":4.2,"bundle":"/run/b"}`, "", 0, "pid: 4.2 is not an integer"},
+		{``, "", 0, "no container state on stdin"},
+		{`{"ociVersion":"1.2.0","id":"c1","bundle":"/run/b"`, "", 0, "invalid container state on stdin"},
+		{`not json`, "", 0, "invalid container state on stdin"},
+		{`{"id":"c1"}`, "", 0, `bundle "" is not an absolute path`},
+		{`{"id":"c1","bundle":"relative/b"}`, "", 0, `bundle "relative/b" is not an absolute path`},
+		{`{"id":"c1","bundle":"/b"} trailing`, "", 0, "invalid container state on stdin"},
+		{`{"id":"` + strings.Repeat("x", maxStateSize) + `"}`, "", 0, "larger than"},
 	}
 	for _, tt := range tests {
 		s, err := ReadState(strings.NewReader(tt.in))
@@ -32,8 +36,8 @@ func TestReadState(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || s.Bundle != tt.bundle || s.Pid != 42 {
-			t.Errorf("ReadState(%.40q) = %v, %v; want bundle %s, pid 42", tt.in, s, err, tt.bundle)
+		if err != nil || s.Bundle != tt.bundle || s.Pid != tt.pid {
+			t.Errorf("ReadState(%.40q) = %v, %v; want bundle %s pid %d", tt.in, s, err, tt.bundle, tt.pid)
 		}
 	}
 }

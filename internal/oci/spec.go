@@ -15,6 +15,7 @@ import (
 
 	"github.com/nvbind/nvbind/internal/atomicfile"
 	"github.com/nvbind/nvbind/internal/jsonread"
+	"github.com/nvbind/nvbind/internal/reqscan"
 )
 
 // SpecFile is the spec's file name inside a bundle.
@@ -83,27 +84,10 @@ func FileMayRequest(path string) (bool, error) {
 	}
 }
 
-// requestMarkers are strings one of which any GPU request contains: the
-// env names and annotation prefixes internal/request reads.
-var requestMarkers = [][]byte{
-	[]byte("NVIDIA_VISIBLE_DEVICES"), []byte("NVBIND_PROFILE"), []byte("cdi.k8s.io"), []byte("nvbind.io"),
-}
-
 // MayRequest reports whether a spec can hold a GPU request, without
-// decoding it: a request needs one of the markers literally, unless the
-// JSON spells letters as \u escapes. Most containers ask for no GPU, and
-// this keeps their create as cheap as any other passed-through call.
-func MayRequest(data []byte) bool {
-	if bytes.Contains(data, []byte(`\u`)) {
-		return true
-	}
-	for _, m := range requestMarkers {
-		if bytes.Contains(data, m) {
-			return true
-		}
-	}
-	return false
-}
+// decoding it (internal/reqscan: a leaf package, so that nvbind-hook's
+// precreate passthrough can ask before the packages it links initialise).
+func MayRequest(data []byte) bool { return reqscan.MayRequest(data) }
 
 // Document is a config.json opened for editing. Only the members nvbind
 // reads or edits are decoded into Spec: ociVersion, process.{env,user,

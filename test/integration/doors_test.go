@@ -89,6 +89,28 @@ func TestPrecreateSameEditsAsRuntime(t *testing.T) {
 	}
 }
 
+// TestPrecreatePassthroughInit: a precreate call without a request is
+// answered while nvbind-hook initialises, before the packages only the GPU
+// path needs run their init (cmd/nvbind-hook/internal/passthrough): Podman
+// runs the hook for every container. GODEBUG=inittrace=1 lists each
+// package initialised; the order is the linker's, so this needs the built
+// program.
+func TestPrecreatePassthroughInit(t *testing.T) {
+	spec := []byte(`{"ociVersion":"1.2.0","process":{"env":["PATH=/bin"]}}`)
+	r := precreate(t, []string{"GODEBUG=inittrace=1"}, spec, "--config", "/nonexistent/config.toml")
+	if r.Code != 0 || r.Stdout != string(spec) {
+		t.Fatalf("precreate without a request: %s", r)
+	}
+	if !strings.Contains(r.Stderr, "init os @") {
+		t.Fatalf("no init trace: %s", r.Stderr)
+	}
+	for _, pkg := range []string{"github.com/nvbind/nvbind/internal/", "go.yaml.in/yaml", "tags.cncf.io/", "github.com/godbus/dbus", "github.com/opencontainers/cgroups", "regexp", "reflect"} {
+		if strings.Contains(r.Stderr, "init "+pkg) {
+			t.Errorf("%s initialised before the passthrough answered:\n%s", pkg, r.Stderr)
+		}
+	}
+}
+
 // TestPrecreateRootlessUnreadableSpec: run as an unprivileged user, the
 // hook writes no just-in-time spec and names an unreadable spec.
 func TestPrecreateRootlessUnreadableSpec(t *testing.T) {

@@ -1,0 +1,27 @@
+// Package reqscan tells, without decoding it, whether a spec can hold a GPU
+// request. It imports only bytes, so that nvbind-hook's precreate
+// passthrough (cmd/nvbind-hook/internal/passthrough) can use it while the
+// program is still initialising its packages.
+package reqscan
+
+import "bytes"
+
+// markers are strings one of which any GPU request contains: the env names
+// and annotation prefixes internal/request reads.
+var markers = [...]string{"NVIDIA_VISIBLE_DEVICES", "NVBIND_PROFILE", "cdi.k8s.io", "nvbind.io"}
+
+// MayRequest reports whether a spec can hold a GPU request: a request
+// needs one of the markers literally, unless the JSON spells letters as \u
+// escapes. Most containers ask for no GPU, and this keeps their create as
+// cheap as any other passed-through call.
+func MayRequest(data []byte) bool {
+	if bytes.Contains(data, []byte(`\u`)) {
+		return true
+	}
+	for _, m := range markers {
+		if bytes.Contains(data, []byte(m)) {
+			return true
+		}
+	}
+	return false
+}
