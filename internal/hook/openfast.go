@@ -92,6 +92,9 @@ func (r *Root) openDir(p string) (*os.File, error) {
 // same way) with mkdirat, then opened beneath that handle with no symlink
 // followed, as securejoin's MkdirAllHandle does.
 func (r *Root) mkdirAll(p string) (*os.File, error) {
+	if len(p) > 1 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1] // path.Split's folder: the same directory
+	}
 	if p == "" || p[0] != '/' || path.Clean(p) != p {
 		// Only clean absolute paths are split into components here.
 		return pathrs.MkdirAllHandle(r.dir, p, 0o755)
