@@ -31,7 +31,7 @@ func TestResolveInRoot(t *testing.T) {
 			os.WriteFile(filepath.Join(outside, "secret"), []byte("host"), 0o644)
 			os.WriteFile(filepath.Join(rootfs, "etc/secret"), []byte("image"), 0o644)
 			os.WriteFile(filepath.Join(rootfs, "file"), nil, 0o644)
-			os.Symlink(outside, filepath.Join(rootfs, "abs"))                   // /abs -> host path: /abs in the root
+			os.Symlink(outside, filepath.Join(rootfs, "abs"))                  // /abs -> host path: /abs in the root
 			os.Symlink("../../../../outside", filepath.Join(rootfs, "dotdot")) // .. stops at the root
 			os.Symlink("/etc", filepath.Join(rootfs, "lib"))
 			os.Symlink("/proc/self/root", filepath.Join(rootfs, "magic"))
