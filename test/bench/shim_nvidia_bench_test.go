@@ -20,7 +20,10 @@ import (
 // the same 8-GPU simulated root), without a request and with one GPU. It
 // reports what each adds over calling /bin/true directly (p50) and
 // nvbind's added time as a fraction of NVIDIA's (target: at most 0.40x,
-// GPU and non-GPU). NVBIND_BENCH_SAMPLES sets the rounds (default 300).
+// GPU and non-GPU). floor-x-nvidia-no-request is the same fraction for a
+// Go binary that only execs, linking the CDI library: what no shim that
+// keeps that library can go below. NVBIND_BENCH_SAMPLES sets the rounds
+// (default 300).
 func BenchmarkShimVsNVIDIA(b *testing.B) {
 	build(b)
 	toolkit := buildNVIDIA(b)
@@ -65,11 +68,32 @@ func BenchmarkShimVsNVIDIA(b *testing.B) {
 	reset := func() { os.WriteFile(filepath.Join(gpu, "config.json"), gpuSpec, 0o644) }
 	runtime := filepath.Join(binDir, "nvbind-runtime")
 	nvidia := filepath.Join(toolkit, "nvidia-container-runtime")
+	baseline := ""
+	if dir := baselineDir(b); dir != "" {
+		baseline = filepath.Join(dir, "nvbind-runtime")
+	}
+	// The floor: a Go binary that only execs /bin/true, linking the CDI
+	// library nvbind-runtime must keep (its package init included).
+	execOnlyCDI := filepath.Join(binDir, "execonlycdi")
+	floorEnv := append(base[:len(base):len(base)], "EXECONLY_TARGET=/bin/true")
 	n := samples(300)
 	for i := 0; i < b.N; i++ {
-		var t, nbPlain, nvPlain, nbGPU, nvGPU []time.Duration
+		var t, nbPlain, nvPlain, nbGPU, nvGPU, blPlain, blGPU, floor []time.Duration
 		for r := 0; r < n; r++ {
+			// The baseline goes first in even rounds and last in odd ones,
+			// so neither build always follows the same command.
+			runBaseline := func() {
+				if baseline != "" {
+					blPlain = append(blPlain, sample(b, nvbindEnv, baseline, argv(plain)...))
+					reset()
+					blGPU = append(blGPU, sample(b, nvbindEnv, baseline, argv(gpu)...))
+				}
+			}
+			if r%2 == 0 {
+				runBaseline()
+			}
 			t = append(t, sample(b, base, "/bin/true", argv(plain)...))
+			floor = append(floor, sample(b, floorEnv, execOnlyCDI, argv(plain)...))
 			nbPlain = append(nbPlain, sample(b, nvbindEnv, runtime, argv(plain)...))
 			nvPlain = append(nvPlain, sample(b, nvidiaEnv, nvidia, argv(plain)...))
 			reset()
@@ -82,6 +106,9 @@ func BenchmarkShimVsNVIDIA(b *testing.B) {
 			if r == 0 {
 				checkGPU(b, gpu, "nvidia")
 			}
+			if r%2 == 1 {
+				runBaseline()
+			}
 		}
 		tp := pct(t, 0.5)
 		added := func(ds []time.Duration) time.Duration { return pct(ds, 0.5) - tp }
@@ -91,9 +118,17 @@ func BenchmarkShimVsNVIDIA(b *testing.B) {
 		b.ReportMetric(ms(added(nvPlain)), "nvidia-no-request-added-ms")
 		b.ReportMetric(ms(added(nbGPU)), "nvbind-gpu-added-ms")
 		b.ReportMetric(ms(added(nvGPU)), "nvidia-gpu-added-ms")
+		b.ReportMetric(ms(added(floor)), "exec-only-cdi-added-ms")
 		if added(nvPlain) > 0 && added(nvGPU) > 0 {
 			b.ReportMetric(float64(added(nbPlain))/float64(added(nvPlain)), "x-nvidia-no-request")
 			b.ReportMetric(float64(added(nbGPU))/float64(added(nvGPU)), "x-nvidia-gpu")
+			b.ReportMetric(float64(added(floor))/float64(added(nvPlain)), "floor-x-nvidia-no-request")
+			if baseline != "" {
+				b.ReportMetric(ms(added(blPlain)), "baseline-no-request-added-ms")
+				b.ReportMetric(ms(added(blGPU)), "baseline-gpu-added-ms")
+				b.ReportMetric(float64(added(blPlain))/float64(added(nvPlain)), "baseline-x-nvidia-no-request")
+				b.ReportMetric(float64(added(blGPU))/float64(added(nvGPU)), "baseline-x-nvidia-gpu")
+			}
 		}
 	}
 }
