@@ -169,22 +169,24 @@ func BenchmarkWholeCreate(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		var plain, nvbind, noHooks, nv, baseline []time.Duration
 		for r := 0; r < n; r++ {
-			// The baseline goes first in even rounds and last in odd ones.
-			runBaseline := func() {
-				if f.baseEnv != nil {
+			plain = append(plain, f.create(b, "plain", "runc", f.nvbindEnv[:1], f.plainSpec, false))
+			// nvbind and the baseline run back to back, in turns first.
+			runs := []func(){func() {
+				nvbind = append(nvbind, f.create(b, "nvbind", runtime, f.nvbindEnv, f.gpuSpec, true))
+			}}
+			if f.baseEnv != nil {
+				runs = append(runs, func() {
 					baseline = append(baseline, f.create(b, "baseline", filepath.Join(baselineDir(b), "nvbind-runtime"), f.baseEnv, f.gpuSpec, true))
+				})
+				if r%2 == 1 {
+					runs[0], runs[1] = runs[1], runs[0]
 				}
 			}
-			if r%2 == 0 {
-				runBaseline()
+			for _, run := range runs {
+				run()
 			}
-			plain = append(plain, f.create(b, "plain", "runc", f.nvbindEnv[:1], f.plainSpec, false))
-			nvbind = append(nvbind, f.create(b, "nvbind", runtime, f.nvbindEnv, f.gpuSpec, true))
 			noHooks = append(noHooks, f.create(b, "nvbind-no-hooks", runtime, f.noHooksEnv, f.gpuSpec, true))
 			nv = append(nv, f.create(b, "nvidia", nvidia, f.nvidiaEnv, f.gpuSpec, true))
-			if r%2 == 1 {
-				runBaseline()
-			}
 		}
 		p, nb, nvd := pct(plain, 0.5), pct(nvbind, 0.5), pct(nv, 0.5)
 		if baseline != nil {
