@@ -137,3 +137,39 @@ func TestParseFastRefusals(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseFast: whatever parseFast takes, the decoder takes too and
+// decodes to the same Config; whatever it leaves, it leaves untouched.
+func FuzzParseFast(f *testing.F) {
+	for _, seed := range []string{
+		"", "[runtime]\nruntimes = [\"runc\"]\nlog-level = 'debug'\n",
+		"[cdi]\nspec-dirs = [\"/a\", \"/b\",]\njit-spec = \"\"\n[driver]\nroot = \"/\"\n",
+		"[hook]\npath = \"/h\\u00e9\"\n[runtime]\nstate-dir = \"\"\"x\"\"\"\n",
+		"[runtime]\nlog-level = 3\n", "[policy]\npreset = \"server\"\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		got := Default()
+		if !parseFast([]byte(doc), got) {
+			if !reflect.DeepEqual(got, Default()) {
+				t.Fatalf("parseFast changed the config it left: %+v", got)
+			}
+			return
+		}
+		want, err := decodeSlow([]byte(doc))
+		if err != nil {
+			t.Fatalf("parseFast took %q, which the decoder refuses: %v", doc, err)
+		}
+		for _, c := range []*Config{got, want} {
+			for _, l := range []*[]string{&c.Runtime.Runtimes, &c.CDI.SpecDirs} {
+				if len(*l) == 0 {
+					*l = nil
+				}
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: parseFast %+v, decoder %+v", doc, got, want)
+		}
+	})
+}
