@@ -28,7 +28,8 @@ FUZZ_TIME ?= 5s
 FUZZ := ./internal/request:FuzzParse ./internal/oci:FuzzParseArgs ./internal/oci:FuzzLoadSpec ./internal/oci:FuzzLeafCodec \
         ./internal/inject:FuzzDecodeEdits ./internal/ldcache:FuzzParse ./internal/hook:FuzzInspectLibrary \
         ./internal/recipes:FuzzParseExpr ./internal/recipes:FuzzParseVersion ./internal/recipes:FuzzParseNCCL \
-        ./internal/policy:FuzzParse ./internal/policy:FuzzMatch ./internal/jsonwrite:FuzzAppendString
+        ./internal/policy:FuzzParse ./internal/policy:FuzzMatch ./internal/jsonwrite:FuzzAppendString \
+        ./internal/config:FuzzParseFast
 
 # Go-built tools the tests drive (helm for the chart, nfpm for the
 # packages), in .tools/bin.

@@ -171,6 +171,9 @@ func LoadFile(path string) (*Config, error) {
 // Parse decodes TOML data over cfg, strictly. Errors start with ":<line>: "
 // (or ": " where no line is known) so callers can prefix the file name.
 func Parse(data []byte, cfg *Config) error {
+	if parseFast(data, cfg) {
+		return cfg.Validate()
+	}
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(cfg); err != nil {
 		var strict *toml.StrictMissingError

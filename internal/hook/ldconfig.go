@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/nvbind/nvbind/internal/ldcache"
 	"golang.org/x/sys/unix"
 )
@@ -116,16 +115,11 @@ type folderScan struct {
 // returns nil, with a warning, when dir does not exist; the caller closes
 // the returned handle.
 func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
-	dh, err := h.Root.open(dir)
+	df, err := h.Root.openDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		h.warnf("skipping folder %s: it does not exist in the container", dir)
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer dh.Close()
-	df, err := pathrs.Reopen(dh, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}

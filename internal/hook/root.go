@@ -19,7 +19,6 @@ import (
 	"path"
 	"strings"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 )
 
@@ -56,19 +55,6 @@ func ContainerPath(p string) (string, error) {
 	return path.Clean(p), nil
 }
 
-// open resolves p inside the root, following symlinks without ever leaving
-// it (magic links such as /proc/self/root are refused), and returns an
-// O_PATH handle.
-func (r *Root) open(p string) (*os.File, error) {
-	return pathrs.OpenatInRoot(r.dir, p)
-}
-
-// mkdirAll makes directory p and its parents inside the root and returns a
-// handle on it.
-func (r *Root) mkdirAll(p string) (*os.File, error) {
-	return pathrs.MkdirAllHandle(r.dir, p, 0o755)
-}
-
 // parent resolves the directory holding p inside the root (creating it and
 // its parents when create is set) and returns a handle on it with p's last
 // component, which is then only ever used with *at calls on that handle.
@@ -103,26 +89,21 @@ func stat(f *os.File) (unix.Stat_t, error) {
 // readFile returns the content of the regular file at p inside the root,
 // refusing files larger than max.
 func (r *Root) readFile(p string, max int64) ([]byte, error) {
-	h, err := r.open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	st, err := stat(h)
-	if err != nil {
-		return nil, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+	f, err := r.openRegular(p)
+	if errors.Is(err, errNotRegular) {
 		return nil, fmt.Errorf("%s: not a regular file", p)
 	}
-	if st.Size > max {
-		return nil, fmt.Errorf("%s: %d bytes is more than the %d allowed", p, st.Size, max)
-	}
-	f, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	st, err := stat(f)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size > max {
+		return nil, fmt.Errorf("%s: %d bytes is more than the %d allowed", p, st.Size, max)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, err

@@ -233,23 +233,35 @@ func parseJSONDevice(r *jsonread.Reader, d gjson.Result) (dev cdispec.Device, ed
 }
 
 // nestingWithin reports whether no array or object in data nests deeper
-// than limit.
+// than limit. A spec is mostly strings (paths), so each string is skipped
+// with bytes.IndexByte to its closing quote rather than byte by byte.
 func nestingWithin(data []byte, limit int) bool {
-	depth, inString, escaped := 0, false, false
-	for _, c := range data {
-		switch {
-		case escaped:
-			escaped = false
-		case inString:
-			escaped = c == '\\'
-			inString = c != '"'
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
+	depth := 0
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			// Find the closing quote: one not escaped by an odd run of
+			// backslashes. An unterminated string ends the scan (the
+			// validator refuses it).
+			for {
+				j := bytes.IndexByte(data[i+1:], '"')
+				if j < 0 {
+					return true
+				}
+				i += j + 1
+				k := i - 1
+				for k >= 0 && data[k] == '\\' {
+					k--
+				}
+				if (i-1-k)%2 == 0 {
+					break
+				}
+			}
+		case '{', '[':
 			if depth++; depth > limit {
 				return false
 			}
-		case c == '}' || c == ']':
+		case '}', ']':
 			depth--
 		}
 	}

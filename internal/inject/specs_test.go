@@ -134,3 +134,27 @@ func TestValidateSpecRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestNestingWithin: brackets inside strings (escaped quotes and
+// backslashes included) do not count; nesting past the limit is found.
+func TestNestingWithin(t *testing.T) {
+	for _, c := range []struct {
+		data string
+		want bool
+	}{
+		{`{"a":[1,2,{"b":"c"}]}`, true},
+		{`[[[[1]]]]`, false},
+		{`[[[1]]]`, true},
+		{`{"a":"[[[[[[[["}`, true},
+		{`{"a":"\"[[[[[["}`, true},
+		{`{"a":"\\"}[[[[`, false},
+		{`{"a":"\\\"[[[[["}`, true},
+		{`{"a":"x\\\\"}[[[[`, false},
+		{`"unterminated [[[[[[`, true},
+		{``, true},
+	} {
+		if got := nestingWithin([]byte(c.data), 3); got != c.want {
+			t.Errorf("nestingWithin(%s, 3) = %v, want %v", c.data, got, c.want)
+		}
+	}
+}

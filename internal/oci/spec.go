@@ -228,21 +228,28 @@ func ParseDocument(data []byte) (*Document, error) {
 // rest as read. A member that was absent and is still empty stays absent.
 func (d *Document) Marshal() ([]byte, error) {
 	d.keep.used = nil
+	// Every member is encoded into one scratch buffer, and only what is
+	// kept is copied out of it: growing a fresh buffer per member was most
+	// of a GPU create's allocation, each new page a fault in a process
+	// that lives a few milliseconds.
+	scratch := make([]byte, 0, d.size+16<<10)
 	for _, f := range d.fields() {
 		had := d.top.descend(f.parent).find(f.key) != nil
 		if !had && reflect.ValueOf(f.ptr).Elem().IsZero() {
 			continue
 		}
-		raw, err := f.codec.encode(nil)
+		enc, err := f.codec.encode(scratch[:0])
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %s: %w", SpecFile, f.key, err)
 		}
-		if r, ok := d.read[f.id()]; ok {
-			if bytes.Equal(raw, r.canon) {
-				raw = []byte(r.orig.Raw) // unchanged: as read
-			} else {
-				raw = d.keep.restore(nil, gjson.ParseBytes(raw), r.orig, f.known)
-			}
+		scratch = enc[:0]
+		var raw []byte
+		if r, ok := d.read[f.id()]; !ok {
+			raw = bytes.Clone(enc)
+		} else if bytes.Equal(enc, r.canon) {
+			raw = []byte(r.orig.Raw) // unchanged: as read
+		} else {
+			raw = d.keep.restore(make([]byte, 0, len(enc)+len(r.orig.Raw)), gjson.ParseBytes(enc), r.orig, f.known)
 		}
 		d.top.create(f.parent).set(f.key, raw)
 	}

@@ -90,6 +90,24 @@ default-kind = "nvidia.com/gpu"
 	return xdg
 }
 
+// baselineDir is NVBIND_BENCH_BASELINE: a folder holding nvbind,
+// nvbind-runtime and nvbind-hook built from another commit. The NVIDIA
+// comparisons then time that build too, in the same rounds, and report it
+// as baseline-*: a before/after that the shared machine's load drifts
+// cannot skew. "" when unset.
+func baselineDir(b *testing.B) string {
+	dir := os.Getenv("NVBIND_BENCH_BASELINE")
+	if dir == "" {
+		return ""
+	}
+	for _, bin := range []string{"nvbind", "nvbind-runtime", "nvbind-hook"} {
+		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
+			b.Fatalf("NVBIND_BENCH_BASELINE: %v", err)
+		}
+	}
+	return dir
+}
+
 // samples is how many creates each variant gets (NVBIND_BENCH_SAMPLES).
 func samples(def int) int {
 	if n, err := strconv.Atoi(os.Getenv("NVBIND_BENCH_SAMPLES")); err == nil && n > 0 {

@@ -30,6 +30,9 @@ type wholeFixture struct {
 	// hook costs is the difference.
 	noHooksEnv         []string
 	gpuSpec, plainSpec []byte
+	// baseEnv runs a baseline build's runtime with its own spec and hook
+	// (NVBIND_BENCH_BASELINE); nil without one.
+	baseEnv []string
 }
 
 func newWholeFixture(b *testing.B, toolkit string) *wholeFixture {
@@ -76,6 +79,17 @@ func newWholeFixture(b *testing.B, toolkit string) *wholeFixture {
 	os.WriteFile(cfgNoHooks, []byte(fmt.Sprintf("[runtime]\nruntimes = [\"runc\"]\nstate-dir = %q\n[cdi]\nspec-dirs = [%q]\njit-spec = \"\"\n[driver]\nroot = %q\n",
 		filepath.Join(dir, "state"), noHooks, root)), 0o644)
 	f.noHooksEnv = []string{path, "NVBIND_CONFIG=" + cfgNoHooks}
+	if base := baselineDir(b); base != "" {
+		baseSpecs := filepath.Join(dir, "cdi-baseline")
+		if out, err := exec.Command(filepath.Join(base, "nvbind"), "cdi", "generate", "--driver-root", root, "--no-nvml",
+			"--format", "json", "--output", filepath.Join(baseSpecs, "nvidia.json"), "--hook-path", filepath.Join(base, "nvbind-hook")).CombinedOutput(); err != nil {
+			b.Fatalf("baseline nvbind cdi generate: %v: %s", err, out)
+		}
+		cfgBase := filepath.Join(dir, "config-baseline.toml")
+		os.WriteFile(cfgBase, []byte(fmt.Sprintf("[runtime]\nruntimes = [\"runc\"]\nstate-dir = %q\n[cdi]\nspec-dirs = [%q]\njit-spec = %q\n[driver]\nroot = %q\n[hook]\npath = %q\n",
+			filepath.Join(dir, "state"), baseSpecs, filepath.Join(baseSpecs, "nvidia.json"), root, filepath.Join(base, "nvbind-hook"))), 0o644)
+		f.baseEnv = []string{path, "NVBIND_CONFIG=" + cfgBase}
+	}
 
 	// A minimal busybox rootfs, copied afresh for every create.
 	for _, d := range []string{"bin", "etc", "proc", "sys", "dev", "tmp", "lib", "usr/lib", "usr/bin"} {
@@ -153,14 +167,35 @@ func BenchmarkWholeCreate(b *testing.B) {
 	nvidia := filepath.Join(toolkit, "nvidia-container-runtime")
 	n := samples(30)
 	for i := 0; i < b.N; i++ {
-		var plain, nvbind, noHooks, nv []time.Duration
+		var plain, nvbind, noHooks, nv, baseline []time.Duration
 		for r := 0; r < n; r++ {
 			plain = append(plain, f.create(b, "plain", "runc", f.nvbindEnv[:1], f.plainSpec, false))
-			nvbind = append(nvbind, f.create(b, "nvbind", runtime, f.nvbindEnv, f.gpuSpec, true))
+			// nvbind and the baseline run back to back, in turns first.
+			runs := []func(){func() {
+				nvbind = append(nvbind, f.create(b, "nvbind", runtime, f.nvbindEnv, f.gpuSpec, true))
+			}}
+			if f.baseEnv != nil {
+				runs = append(runs, func() {
+					baseline = append(baseline, f.create(b, "baseline", filepath.Join(baselineDir(b), "nvbind-runtime"), f.baseEnv, f.gpuSpec, true))
+				})
+				if r%2 == 1 {
+					runs[0], runs[1] = runs[1], runs[0]
+				}
+			}
+			for _, run := range runs {
+				run()
+			}
 			noHooks = append(noHooks, f.create(b, "nvbind-no-hooks", runtime, f.noHooksEnv, f.gpuSpec, true))
 			nv = append(nv, f.create(b, "nvidia", nvidia, f.nvidiaEnv, f.gpuSpec, true))
 		}
 		p, nb, nvd := pct(plain, 0.5), pct(nvbind, 0.5), pct(nv, 0.5)
+		if baseline != nil {
+			bl := pct(baseline, 0.5)
+			b.ReportMetric(float64((bl-p).Microseconds())/1000, "baseline-added-ms")
+			if nvd > p {
+				b.ReportMetric(float64(bl-p)/float64(nvd-p), "baseline-x-nvidia-added")
+			}
+		}
 		b.ReportMetric(float64((pct(noHooks, 0.5)-p).Microseconds())/1000, "nvbind-without-hooks-added-ms")
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		b.ReportMetric(ms(p), "plain-p50-ms")
