@@ -4,8 +4,8 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
-// fast.go reads the usual config.toml, the [runtime], [cdi], [driver] and
-// [hook] tables with their string and string-list keys, with go-toml's
+// fast.go reads the usual config.toml, the [runtime], [cdi], [driver],
+// [hook] and [ledger] tables with their string and string-list keys, with go-toml's
 // parser alone. Its decoder's reflection was most of what loading the
 // config cost nvbind-runtime on every call. Anything else (profiles,
 // policy, a dotted or unknown key, another value type, a key or table
@@ -23,6 +23,7 @@ var (
 		"driver.root":       func(c *Config) *string { return &c.Driver.Root },
 		"driver.inventory":  func(c *Config) *string { return &c.Driver.Inventory },
 		"hook.path":         func(c *Config) *string { return &c.Hook.Path },
+		"ledger.dir":        func(c *Config) *string { return &c.Ledger.Dir },
 	}
 	fastLists = map[string]func(*Config) *[]string{
 		"runtime.runtimes": func(c *Config) *[]string { return &c.Runtime.Runtimes },
@@ -47,7 +48,7 @@ func parseFast(data []byte, cfg *Config) bool {
 		switch e.Kind {
 		case unstable.Table:
 			switch key {
-			case "runtime", "cdi", "driver", "hook":
+			case "runtime", "cdi", "driver", "hook", "ledger":
 			default:
 				return false
 			}
