@@ -33,6 +33,7 @@ cat >"$demo/config.toml" <<TOML
 [runtime]
 runtimes = ["$runc"]
 log-file = "$demo/nvbind.log"
+state-dir = "$demo/state"
 
 [cdi]
 spec-dirs = ["$demo/cdi"]
@@ -43,6 +44,9 @@ root = "$root"
 
 [hook]
 path = "$repo/bin/nvbind-hook"
+
+[ledger]
+dir = "$demo/ledger"
 TOML
 export NVBIND_CONFIG=$demo/config.toml
 
