@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -233,5 +234,66 @@ func noRuncContainers(t *testing.T, root string) {
 	}
 	if left := containers(t, root); left != "" {
 		t.Errorf("runc still has containers under %s (delete did not reach runc): %s", root, strings.ReplaceAll(left, "\n", " "))
+	}
+}
+
+// podmanImage is the busybox image privatePodman imports.
+const podmanImage = "localhost/nvbind-busybox:test"
+
+// privatePodman is rootful Podman on a private store under dir, set up by
+// the containers.conf conf, with the busybox image imported. Podman keeps
+// runc's state in runc's default root (its exit command passes no private
+// one on), so it tracks its containers by id and removes them, and runc's
+// state of them, at cleanup.
+type privatePodman struct {
+	t        *testing.T
+	bin, dir string
+	env      []string
+	// Extra are more global flags (--hooks-dir); a test may change them.
+	Extra []string
+	ids   []string
+}
+
+func newPrivatePodman(t *testing.T, dir, conf string, extra ...string) *privatePodman {
+	t.Helper()
+	p := &privatePodman{t: t, bin: requireTool(t, "podman"), dir: dir, env: []string{"CONTAINERS_CONF=" + conf}, Extra: extra}
+	t.Cleanup(func() {
+		p.Cmd("rm", "--all", "--force")
+		for _, id := range p.ids {
+			exec.Command("runc", "delete", "--force", id).Run()
+		}
+	})
+	if r := p.Cmd("import", busyboxTar(t, dir), podmanImage); r.Code != 0 {
+		t.Fatalf("podman import: %s", r)
+	}
+	return p
+}
+
+// Cmd runs podman with the private store's global flags.
+func (p *privatePodman) Cmd(args ...string) Result {
+	p.t.Helper()
+	base := append([]string{"--root", filepath.Join(p.dir, "root"), "--runroot", filepath.Join(p.dir, "run"),
+		"--storage-driver", "vfs", "--tmpdir", filepath.Join(p.dir, "tmp")}, p.Extra...)
+	return runT(p.t, p.env, p.bin, append(base, args...)...)
+}
+
+// Run is `podman run --rm` without a network, within the sandbox's rlimits,
+// its container tracked for cleanup.
+func (p *privatePodman) Run(args ...string) Result {
+	p.t.Helper()
+	cidfile, track := p.CIDFile()
+	defer track()
+	return p.Cmd(append([]string{"run", "--rm", "--cidfile", cidfile, "--network", "none",
+		"--ulimit", ulimitNofile, "--ulimit", ulimitNproc}, args...)...)
+}
+
+// CIDFile is a fresh --cidfile for a container started some other way;
+// call track once it has run.
+func (p *privatePodman) CIDFile() (path string, track func()) {
+	path = filepath.Join(p.dir, fmt.Sprintf("cid-%d", len(p.ids)))
+	return path, func() {
+		if cid, err := os.ReadFile(path); err == nil {
+			p.ids = append(p.ids, strings.TrimSpace(string(cid)))
+		}
 	}
 }

@@ -152,7 +152,7 @@ func TestPrecreateRootlessUnreadableSpec(t *testing.T) {
 
 func TestPodmanPrecreateHook(t *testing.T) {
 	requireRoot(t)
-	podman := requireTool(t, "podman")
+	requireTool(t, "podman")
 	requireTool(t, "conmon")
 	s := newGeneratedSimRoot(t, 4)
 	dir := shortTempDir(t, "nvb-pmhook-")
@@ -175,31 +175,8 @@ func TestPodmanPrecreateHook(t *testing.T) {
 		t.Errorf("second configure: %s", r)
 	}
 
-	hooks := hooksDir
-	pm := func(args ...string) Result {
-		base := []string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
-			"--storage-driver", "vfs", "--tmpdir", filepath.Join(dir, "tmp"), "--hooks-dir", hooks}
-		return runT(t, []string{"CONTAINERS_CONF=" + conf}, podman, append(base, args...)...)
-	}
-	var ids []string
-	t.Cleanup(func() {
-		pm("rm", "--all", "--force")
-		for _, id := range ids {
-			exec.Command("runc", "delete", "--force", id).Run()
-		}
-	})
-	if r := pm("import", busyboxTar(t, dir), "localhost/nvbind-busybox:test"); r.Code != 0 {
-		t.Fatalf("podman import: %s", r)
-	}
-	run := func(args ...string) Result {
-		cidfile := filepath.Join(dir, fmt.Sprintf("cid-%d", len(ids)))
-		defer func() {
-			if cid, err := os.ReadFile(cidfile); err == nil {
-				ids = append(ids, strings.TrimSpace(string(cid)))
-			}
-		}()
-		return pm(append([]string{"run", "--rm", "--cidfile", cidfile, "--network", "none", "--ulimit", ulimitNofile, "--ulimit", ulimitNproc}, args...)...)
-	}
+	p := newPrivatePodman(t, dir, conf, "--hooks-dir", hooksDir)
+	run := p.Run
 	const look = "ls /dev; grep -q libcuda.so.1 /etc/ld.so.cache && echo ldcache=yes; echo link=$(readlink " + driverLibDir + "/libcuda.so.1); env"
 	for _, tt := range []struct {
 		name string
@@ -243,7 +220,8 @@ func TestPodmanPrecreateHook(t *testing.T) {
 
 	// The hooks.d file written for CRI-O (stage prestart), read by Podman:
 	// the same hook injects into the created container.
-	hooks = filepath.Join(dir, "hooks-prestart.d")
+	hooks := filepath.Join(dir, "hooks-prestart.d")
+	p.Extra = []string{"--hooks-dir", hooks}
 	crioFile := filepath.Join(hooks, "nvbind.json")
 	if r := nvbindCLI(t, s.Env(), "runtime", "configure", "--runtime", "crio", "--mode", "hook", "--config", crioFile, "--path", bins.Hook); r.Code != 0 {
 		t.Fatalf("configure --runtime crio --mode hook: %s", r)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,7 +117,7 @@ func TestDockerRunsNvbind(t *testing.T) {
 
 func TestPodmanRunsNvbind(t *testing.T) {
 	requireRoot(t)
-	podman := requireTool(t, "podman")
+	requireTool(t, "podman")
 	requireTool(t, "conmon")
 	s := newSimRoot(t, 4)
 	dir := shortTempDir(t, "nvb-podman-")
@@ -147,34 +146,8 @@ conmon_env_vars = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 		t.Errorf("configure rewrote the user's lines:\n%s", got)
 	}
 
-	env := []string{"CONTAINERS_CONF=" + conf}
-	pm := func(args ...string) Result {
-		base := []string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
-			"--storage-driver", "vfs", "--tmpdir", filepath.Join(dir, "tmp")}
-		return runT(t, env, podman, append(base, args...)...)
-	}
-	// Podman keeps runc's state in runc's default root (its exit command
-	// would not pass a private one on); the test tracks its own containers
-	// there by id.
-	var ids []string
-	t.Cleanup(func() {
-		pm("rm", "--all", "--force")
-		for _, id := range ids {
-			exec.Command("runc", "delete", "--force", id).Run()
-		}
-	})
-	if r := pm("import", busyboxTar(t, dir), "localhost/nvbind-busybox:test"); r.Code != 0 {
-		t.Fatalf("podman import: %s", r)
-	}
-	run := func(args ...string) Result {
-		cidfile := filepath.Join(dir, fmt.Sprintf("cid-%d", len(ids)))
-		defer func() {
-			if cid, err := os.ReadFile(cidfile); err == nil {
-				ids = append(ids, strings.TrimSpace(string(cid)))
-			}
-		}()
-		return pm(append([]string{"run", "--rm", "--cidfile", cidfile, "--network", "none", "--ulimit", ulimitNofile, "--ulimit", ulimitNproc}, args...)...)
-	}
+	p := newPrivatePodman(t, dir, conf)
+	run := p.Run
 	wantGPUs(t, "podman --runtime PATH",
 		run("--runtime", bins.Runtime, "-e", "NVIDIA_VISIBLE_DEVICES=1,3", "localhost/nvbind-busybox:test", "ls", "/dev"),
 		"nvidia1", "nvidia3")
@@ -197,12 +170,8 @@ conmon_env_vars = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 	confNow, _ := os.ReadFile(conf)
 	os.WriteFile(runConf, []byte(strings.Replace(string(confNow), "[engine]\n", fmt.Sprintf("[engine]\ntmp_dir = %q\n", filepath.Join(dir, "tmp")), 1)), 0o644)
 	nvrun := func(args ...string) Result {
-		cidfile := filepath.Join(dir, fmt.Sprintf("cid-%d", len(ids)))
-		defer func() {
-			if cid, err := os.ReadFile(cidfile); err == nil {
-				ids = append(ids, strings.TrimSpace(string(cid)))
-			}
-		}()
+		cidfile, track := p.CIDFile()
+		defer track()
 		return nvbindCLI(t, []string{"CONTAINERS_CONF=" + runConf, "CONTAINERS_STORAGE_CONF=" + storage, "DOCKER_HOST=unix:///nonexistent"},
 			append([]string{"run", "--engine-arg=--network=none", "--engine-arg=--cidfile=" + cidfile}, args...)...)
 	}
@@ -212,13 +181,13 @@ conmon_env_vars = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 		t.Errorf("nvbind run --engine podman --profile ml: %s", r)
 	}
 
-	if r := pm("ps", "-aq"); strings.TrimSpace(r.Stdout) != "" {
+	if r := p.Cmd("ps", "-aq"); strings.TrimSpace(r.Stdout) != "" {
 		t.Errorf("containers left behind: %s", r.Stdout)
 	}
 	// Podman runs `delete` itself with an environment of only
 	// XDG_RUNTIME_DIR (no PATH, no NVBIND_CONFIG): nvbind-runtime must still
 	// find runc, or runc's state of every container stays behind.
-	for _, id := range ids {
+	for _, id := range p.ids {
 		if r := runT(t, nil, "runc", "state", id); r.Code == 0 {
 			t.Errorf("runc still has container %s (Podman's delete did not reach runc)", id)
 		}

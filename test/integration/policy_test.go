@@ -394,7 +394,7 @@ func readAudit(t *testing.T, path string) []map[string]any {
 // error, the annotation request is served, and the audit names the engine.
 func TestPolicyPodman(t *testing.T) {
 	requireRoot(t)
-	podman := requireTool(t, "podman")
+	requireTool(t, "podman")
 	requireTool(t, "conmon")
 	s := newSimRoot(t, 4)
 	dir := shortTempDir(t, "nvb-podpol-")
@@ -405,32 +405,8 @@ func TestPolicyPodman(t *testing.T) {
 	if r := nvbindCLI(t, nil, "runtime", "configure", "--runtime", "podman", "--config", conf, "--path", bins.Runtime); r.Code != 0 {
 		t.Fatalf("configure: %s", r)
 	}
-	env := []string{"CONTAINERS_CONF=" + conf}
-	pm := func(args ...string) Result {
-		base := []string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
-			"--storage-driver", "vfs", "--tmpdir", filepath.Join(dir, "tmp")}
-		return runT(t, env, podman, append(base, args...)...)
-	}
-	var ids []string
-	t.Cleanup(func() {
-		pm("rm", "--all", "--force")
-		for _, id := range ids {
-			exec.Command("runc", "delete", "--force", id).Run()
-		}
-	})
-	if r := pm("import", busyboxTar(t, dir), "localhost/nvbind-busybox:test"); r.Code != 0 {
-		t.Fatalf("podman import: %s", r)
-	}
-	run := func(args ...string) Result {
-		cidfile := filepath.Join(dir, fmt.Sprintf("cid-%d", len(ids)))
-		defer func() {
-			if cid, err := os.ReadFile(cidfile); err == nil {
-				ids = append(ids, strings.TrimSpace(string(cid)))
-			}
-		}()
-		return pm(append([]string{"run", "--rm", "--runtime", "nvbind", "--cidfile", cidfile, "--network", "none",
-			"--ulimit", ulimitNofile, "--ulimit", ulimitNproc}, args...)...)
-	}
+	p := newPrivatePodman(t, dir, conf)
+	run := func(args ...string) Result { return p.Run(append([]string{"--runtime", "nvbind"}, args...)...) }
 	bad := run("-e", "NVIDIA_VISIBLE_DEVICES=all", "localhost/nvbind-busybox:test", "ls", "/dev")
 	if bad.Code == 0 || !strings.Contains(bad.Stderr, `policy rule "server" refuses devices nvidia.com/gpu=all`) {
 		t.Errorf("podman run with NVIDIA_VISIBLE_DEVICES=all under server: %s", bad)
