@@ -295,20 +295,11 @@ func (f *finder) libraries(d *DriverFiles, compat32 bool) {
 		if compat32 {
 			dirs = libDirs32
 		}
-		seen := map[string]bool{}
-		for _, dir := range dirs {
-			c, ok := f.resolve(dir)
-			if !ok || seen[c] {
-				continue
+		f.eachEntry(dirs, func(asked, dir string, e os.DirEntry) {
+			if stem := libStem(e.Name()); stem != "" && (asked != "/usr/lib" && asked != "/lib" || f.elfClass32(filepath.Join(dir, e.Name())) == compat32) {
+				add(stem, filepath.Join(dir, e.Name()))
 			}
-			seen[c] = true
-			ents, _ := os.ReadDir(f.host(c))
-			for _, e := range ents {
-				if stem := libStem(e.Name()); stem != "" && (dir != "/usr/lib" && dir != "/lib" || f.elfClass32(filepath.Join(c, e.Name())) == compat32) {
-					add(stem, filepath.Join(c, e.Name()))
-				}
-			}
-		}
+		})
 	}
 	// vdpau drivers sit in a subfolder the ld cache does not list.
 	if libs := cands["libcuda.so"]; len(libs) > 0 || len(cands["libnvidia-ml.so"]) > 0 {
@@ -587,4 +578,22 @@ func FindLibrary(root, soname string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// eachEntry calls fn for every entry of dirs (paths in the root), each
+// folder once however many of dirs lead to it: asked is the dir as given,
+// dir where it resolved.
+func (f *finder) eachEntry(dirs []string, fn func(asked, dir string, e os.DirEntry)) {
+	seen := map[string]bool{}
+	for _, asked := range dirs {
+		dir, ok := f.resolve(asked)
+		if !ok || seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		ents, _ := os.ReadDir(f.host(dir))
+		for _, e := range ents {
+			fn(asked, dir, e)
+		}
+	}
 }

@@ -27,22 +27,13 @@ var ownVersioned = map[string]bool{
 // dirs (paths in the root), the highest version when there are several.
 func (f *finder) ownVersionFile(stem string, dirs []string) (string, bool) {
 	var found []string
-	seen := map[string]bool{}
-	for _, dir := range dirs {
-		c, ok := f.resolve(dir)
-		if !ok || seen[c] {
-			continue
-		}
-		seen[c] = true
-		ents, _ := os.ReadDir(f.host(c))
-		for _, e := range ents {
-			if v, ok := strings.CutPrefix(e.Name(), stem+"."); ok && isDottedNumber(v) {
-				if real, ok := f.resolve(filepath.Join(c, e.Name())); ok {
-					found = append(found, real)
-				}
+	f.eachEntry(dirs, func(_, dir string, e os.DirEntry) {
+		if v, ok := strings.CutPrefix(e.Name(), stem+"."); ok && isDottedNumber(v) {
+			if real, ok := f.resolve(filepath.Join(dir, e.Name())); ok {
+				found = append(found, real)
 			}
 		}
-	}
+	})
 	if len(found) == 0 {
 		return "", false
 	}

@@ -119,14 +119,11 @@ func Generate(opts GenerateOptions) ([]byte, *Inventory, error) {
 }
 
 func generateFor(inv *Inventory, opts GenerateOptions) ([]byte, error) {
+	build := buildLinuxSpec
 	if inv.WSL != nil {
-		return generateWSL(inv, opts)
+		build = buildWSLSpec
 	}
-	files, err := FindDriverFiles(inv.DriverRoot, inv.DriverVersion)
-	if err != nil {
-		return nil, fmt.Errorf("find driver files: %w", err)
-	}
-	spec, err := BuildSpec(inv, files, opts)
+	spec, err := build(inv, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +131,15 @@ func generateFor(inv *Inventory, opts GenerateOptions) ([]byte, error) {
 		return nil, err
 	}
 	return Encode(spec, opts.Format, opts.Generator)
+}
+
+// buildLinuxSpec finds the Linux driver's files and builds their spec.
+func buildLinuxSpec(inv *Inventory, opts GenerateOptions) (*specs.Spec, error) {
+	files, err := FindDriverFiles(inv.DriverRoot, inv.DriverVersion)
+	if err != nil {
+		return nil, fmt.Errorf("find driver files: %w", err)
+	}
+	return BuildSpec(inv, files, opts)
 }
 
 // BuildSpec assembles the spec from what discovery found.

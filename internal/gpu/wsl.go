@@ -342,20 +342,13 @@ func BuildWSLSpec(inv *Inventory, files *DriverFiles, opts GenerateOptions) (*sp
 	return spec, nil
 }
 
-// generateWSL is generateFor on WSL2.
-func generateWSL(inv *Inventory, opts GenerateOptions) ([]byte, error) {
+// buildWSLSpec finds WSL2's driver files and builds their spec.
+func buildWSLSpec(inv *Inventory, opts GenerateOptions) (*specs.Spec, error) {
 	files, err := FindWSLFiles(inv.DriverRoot, inv.WSL)
 	if err != nil {
 		return nil, fmt.Errorf("find WSL2 driver files: %w", err)
 	}
-	spec, err := BuildWSLSpec(inv, files, opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := validateSpec(spec); err != nil {
-		return nil, err
-	}
-	return Encode(spec, opts.Format, opts.Generator)
+	return BuildWSLSpec(inv, files, opts)
 }
 
 // discoverLocal is discovery without NVML, for the runtime: WSL2's files

@@ -1,9 +1,6 @@
 package profiles
 
-import (
-	"fmt"
-	"sort"
-)
+import "sort"
 
 // ParamFact is what a policy needs to know about one parameter of a
 // profile request: its type, the value it takes, whether the container
@@ -39,14 +36,9 @@ func (c *Catalog) PolicyFacts(name string, given map[string]string) (*PolicyFact
 	if err != nil {
 		return nil, err
 	}
-	decl := map[string]paramDef{}
-	for _, d := range chain {
-		for n, p := range d.Params {
-			if err := checkParamDef(n, p); err != nil {
-				return nil, fmt.Errorf("profile %s (%s): %w", d.name, originOf(d), err)
-			}
-			decl[n] = p
-		}
+	decl, err := declaredParams(chain)
+	if err != nil {
+		return nil, err
 	}
 	vals, _, err := resolveParams(name, decl, given)
 	if err != nil {

@@ -111,14 +111,9 @@ type state struct {
 	tunerSrc string
 }
 
-// Resolve applies params to the profile name for a container getting t.
-// Unknown profiles and parameters and bad values are errors that list what
-// is valid.
-func (c *Catalog) Resolve(name string, params map[string]string, t Target) (*Resolved, error) {
-	chain, err := c.chain(name)
-	if err != nil {
-		return nil, err
-	}
+// declaredParams are the parameters a profile chain declares, a later
+// profile's declaration replacing an earlier one's; each is checked.
+func declaredParams(chain []*definition) (map[string]paramDef, error) {
 	decl := map[string]paramDef{}
 	for _, d := range chain {
 		for n, p := range d.Params {
@@ -127,6 +122,21 @@ func (c *Catalog) Resolve(name string, params map[string]string, t Target) (*Res
 			}
 			decl[n] = p
 		}
+	}
+	return decl, nil
+}
+
+// Resolve applies params to the profile name for a container getting t.
+// Unknown profiles and parameters and bad values are errors that list what
+// is valid.
+func (c *Catalog) Resolve(name string, params map[string]string, t Target) (*Resolved, error) {
+	chain, err := c.chain(name)
+	if err != nil {
+		return nil, err
+	}
+	decl, err := declaredParams(chain)
+	if err != nil {
+		return nil, err
 	}
 	vals, plist, err := resolveParams(name, decl, params)
 	if err != nil {
