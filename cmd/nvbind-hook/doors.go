@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/nvbind/nvbind/internal/config"
-	"github.com/nvbind/nvbind/internal/hook"
+	"github.com/nvbind/nvbind/internal/hookdoor"
 	"github.com/nvbind/nvbind/internal/oci"
 )
 
@@ -85,7 +85,7 @@ func runDoor(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int
 		// is answered before the config file is even read (most often
 		// before main, by internal/passthrough; here when it left the call
 		// to main, e.g. for a spec larger than it reads).
-		data, err := hook.ReadProposedSpec(stdin)
+		data, err := hookdoor.ReadProposedSpec(stdin)
 		if err != nil {
 			return fail(exitFailed, "%s: %v", sub, err)
 		}
@@ -103,9 +103,9 @@ func runDoor(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int
 	}
 	log := oci.NewLogger(nil, cfg.Runtime.LogFile, cfg.Runtime.LogLevel)
 	if sub == "precreate" {
-		err = hook.Precreate(stdin, stdout, cfg, log)
+		err = hookdoor.Precreate(stdin, stdout, cfg, log)
 	} else {
-		err = hook.Prestart(stdin, cfg, log)
+		err = hookdoor.Prestart(stdin, cfg, log)
 	}
 	if err != nil {
 		log.Errorf("%s: %v", sub, err)

@@ -17,18 +17,18 @@ import (
 
 // Bounds on the inputs the hook reads from the runtime.
 const (
-	maxStateSize  = 1 << 20
-	maxConfigSize = 16 << 20
+	MaxStateSize  = 1 << 20
+	MaxConfigSize = 16 << 20
 )
 
 // ReadState decodes the OCI state the runtime writes on a hook's stdin.
 func ReadState(r io.Reader) (*rspec.State, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxStateSize+1))
+	data, err := io.ReadAll(io.LimitReader(r, MaxStateSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read container state from stdin: %w", err)
 	}
-	if len(data) > maxStateSize {
-		return nil, fmt.Errorf("container state on stdin is larger than %d bytes", maxStateSize)
+	if len(data) > MaxStateSize {
+		return nil, fmt.Errorf("container state on stdin is larger than %d bytes", MaxStateSize)
 	}
 	if len(data) == 0 {
 		return nil, errors.New("no container state on stdin (nvbind-hook runs as an OCI hook)")
@@ -65,12 +65,12 @@ func RootfsPath(bundle string) (string, error) {
 		return "", fmt.Errorf("bundle: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
 	if err != nil {
 		return "", fmt.Errorf("bundle: read %s: %w", cfg, err)
 	}
-	if len(data) > maxConfigSize {
-		return "", fmt.Errorf("bundle: %s is larger than %d bytes", cfg, maxConfigSize)
+	if len(data) > MaxConfigSize {
+		return "", fmt.Errorf("bundle: %s is larger than %d bytes", cfg, MaxConfigSize)
 	}
 	if !json.Valid(data) {
 		return "", fmt.Errorf("bundle: invalid %s: %w", cfg, syntaxError(data))

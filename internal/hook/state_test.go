@@ -26,7 +26,7 @@ func TestReadState(t *testing.T) {
 		{`{"id":"c1"}`, "", 0, `bundle "" is not an absolute path`},
 		{`{"id":"c1","bundle":"relative/b"}`, "", 0, `bundle "relative/b" is not an absolute path`},
 		{`{"id":"c1","bundle":"/b"} trailing`, "", 0, "invalid container state on stdin"},
-		{`{"id":"` + strings.Repeat("x", maxStateSize) + `"}`, "", 0, "larger than"},
+		{`{"id":"` + strings.Repeat("x", MaxStateSize) + `"}`, "", 0, "larger than"},
 	}
 	for _, tt := range tests {
 		s, err := ReadState(strings.NewReader(tt.in))

@@ -1,4 +1,4 @@
-package hook
+package hookdoor
 
 import (
 	"bytes"
@@ -8,20 +8,19 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"strings"
 	"time"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/door"
+	"github.com/nvbind/nvbind/internal/hook"
 	"github.com/nvbind/nvbind/internal/oci"
 )
 
@@ -36,11 +35,11 @@ import (
 // run in that namespace. What a created container cannot take any more (its
 // environment, rlimits) is logged, not applied.
 func Prestart(stateIn io.Reader, cfg *config.Config, log *logrus.Logger) error {
-	raw, err := readLimited(stateIn, maxStateSize, "container state on stdin")
+	raw, err := readLimited(stateIn, hook.MaxStateSize, "container state on stdin")
 	if err != nil {
 		return err
 	}
-	state, err := ReadState(bytes.NewReader(raw))
+	state, err := hook.ReadState(bytes.NewReader(raw))
 	if err != nil {
 		return err
 	}
@@ -87,7 +86,7 @@ type intoPlan struct {
 // planInto compares the spec as the runtime created the container with
 // the edited one.
 func planInto(before, after *rspec.Spec, bundle string, log *logrus.Logger) (*intoPlan, error) {
-	rootfs, err := RootfsPath(bundle)
+	rootfs, err := hook.RootfsPath(bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -254,18 +253,18 @@ func (p *intoPlan) apply(pid int, state []byte, log *logrus.Logger) error {
 	}
 	defer unix.Close(pidfd)
 	return inMountNamespace(pidfd, func() error {
-		root, err := OpenRoot(p.rootfs)
+		root, err := hook.OpenRoot(p.rootfs)
 		if err != nil {
 			return err
 		}
 		defer root.Close()
 		for _, d := range p.devices {
-			if err := root.mknod(d); err != nil {
+			if err := root.Mknod(d); err != nil {
 				return fmt.Errorf("device %s: %w", d.Path, err)
 			}
 		}
 		for _, s := range sources {
-			if err := root.attach(s); err != nil {
+			if err := root.Attach(s.tree, s.m.Destination, s.isDir); err != nil {
 				return fmt.Errorf("mount %s: %w", s.m.Destination, err)
 			}
 		}
@@ -330,7 +329,8 @@ func cloneSource(m rspec.Mount) (source, error) {
 			return source{}, fmt.Errorf("mount %s: set options on %s: %w", m.Destination, m.Source, err)
 		}
 	}
-	st, err := stat(f)
+	var st unix.Stat_t
+	err = unix.Fstat(int(f.Fd()), &st)
 	if err != nil {
 		f.Close()
 		return source{}, err
@@ -360,127 +360,6 @@ func inMountNamespace(pidfd int, fn func() error) error {
 		errc <- fn()
 	}()
 	return <-errc
-}
-
-// mknod makes device node d inside the root (its parents too); a node
-// already there for the same device is kept.
-func (r *Root) mknod(d rspec.LinuxDevice) error {
-	var kind uint32
-	switch d.Type {
-	case "c", "u":
-		kind = unix.S_IFCHR
-	case "b":
-		kind = unix.S_IFBLK
-	case "p":
-		kind = unix.S_IFIFO
-	default:
-		return fmt.Errorf("unknown device type %q", d.Type)
-	}
-	mode := uint32(0o666)
-	if d.FileMode != nil {
-		mode = uint32(d.FileMode.Perm())
-	}
-	dir, base, err := r.parent(d.Path, true)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	dfd := int(dir.Fd())
-	rdev := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
-	err = unix.Mknodat(dfd, base, kind|mode, int(rdev))
-	if errors.Is(err, unix.EEXIST) {
-		var st unix.Stat_t
-		if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return err
-		}
-		if st.Mode&unix.S_IFMT != kind || st.Rdev != rdev {
-			return errors.New("something else is already there")
-		}
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	uid, gid := 0, 0
-	if d.UID != nil {
-		uid = int(*d.UID)
-	}
-	if d.GID != nil {
-		gid = int(*d.GID)
-	}
-	return unix.Fchownat(dfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
-}
-
-// attach mounts s at its destination inside the root: the mount point (a
-// file or directory like the source) is made inside the root if missing,
-// and the mount lands on the handle resolved there, never on a path walked
-// again.
-func (r *Root) attach(s source) error {
-	dst, err := ContainerPath(s.m.Destination)
-	if err != nil {
-		return err
-	}
-	target, err := r.open(dst)
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
-		// Missing, or under a dangling link: made inside the root, as the
-		// runtime makes its own mount points.
-		if err := r.makeMountPoint(dst, s.isDir); err != nil {
-			return err
-		}
-		target, err = r.open(dst)
-	}
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	return unix.MoveMount(int(s.tree.Fd()), "", int(target.Fd()), "",
-		unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
-}
-
-func (r *Root) makeMountPoint(p string, isDir bool) error {
-	dir, base, err := r.parent(p, true)
-	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, os.ErrNotExist) {
-		dir, base, err = r.parentFollowing(p)
-	}
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	if isDir {
-		err = unix.Mkdirat(int(dir.Fd()), base, 0o755)
-	} else {
-		var fd int
-		fd, err = unix.Openat(int(dir.Fd()), base, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
-		if err == nil {
-			unix.Close(fd)
-		}
-	}
-	if errors.Is(err, unix.EEXIST) {
-		return nil // a dangling symlink, say: the open that follows decides
-	}
-	return err
-}
-
-// parentFollowing is parent(p, true) for a path under a dangling symlink
-// (an image's /usr/lib/x86_64-linux-gnu -> /somewhere): the link is
-// resolved inside the root, as the runtime resolves its mount points, and
-// the missing directories are made there. The container has not started,
-// so nothing inside it can change the links in between.
-func (r *Root) parentFollowing(p string) (*os.File, string, error) {
-	dir, base := path.Split(p)
-	joined, err := securejoin.SecureJoin(r.dir.Name(), dir)
-	if err != nil {
-		return nil, "", err
-	}
-	rel, err := filepath.Rel(r.dir.Name(), joined)
-	if err != nil || strings.HasPrefix(rel, "..") {
-		return nil, "", fmt.Errorf("%s resolves outside the root", p)
-	}
-	h, err := r.mkdirAll("/" + rel)
-	if err != nil {
-		return nil, "", err
-	}
-	return h, base, nil
 }
 
 // hookTimeout bounds a spec hook without a timeout of its own.

@@ -1,4 +1,4 @@
-package hook
+package hookdoor
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/door"
+	"github.com/nvbind/nvbind/internal/hook"
 )
 
 // Precreate is the Podman/Buildah precreate door (containers/common's
@@ -47,7 +48,7 @@ func Precreate(in io.Reader, out io.Writer, cfg *config.Config, log *logrus.Logg
 
 // ReadProposedSpec reads the spec a precreate hook gets on stdin.
 func ReadProposedSpec(in io.Reader) ([]byte, error) {
-	return readLimited(in, maxConfigSize, "proposed config.json on stdin")
+	return readLimited(in, hook.MaxConfigSize, "proposed config.json on stdin")
 }
 
 // readLimited reads all of r, refusing more than max bytes or nothing.
