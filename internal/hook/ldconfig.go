@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -115,7 +116,12 @@ type folderScan struct {
 // returns nil, with a warning, when dir does not exist; the caller closes
 // the returned handle.
 func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
+	pending := h.pendingIn(dir)
 	df, err := h.Root.openDir(dir)
+	if errors.Is(err, fs.ErrNotExist) && len(pending) > 0 {
+		// The runtime makes the folder for its mounts; make it now.
+		df, err = h.Root.mkdirAll(dir)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		h.warnf("skipping folder %s: it does not exist in the container", dir)
 		return nil, nil
@@ -135,6 +141,13 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 	if len(names) > maxFolderEntries {
 		return nil, fmt.Errorf("more than %d entries", maxFolderEntries)
 	}
+	isPending := map[string]bool{}
+	for _, name := range pending {
+		isPending[name] = true
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
 	sort.Strings(names)
 	dfd := int(df.Fd())
 
@@ -152,7 +165,12 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 			continue
 		}
 		var st unix.Stat_t
-		if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if isPending[name] {
+			// What the mount will show: the host file, links followed.
+			if err := unix.Stat(h.Pending[path.Join(dir, name)], &st); err != nil {
+				continue
+			}
+		} else if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			continue
 		}
 		switch st.Mode & unix.S_IFMT {
@@ -228,6 +246,10 @@ func (h *Hook) ensureSONAMELink(dfd int, dir, key string, cands []candidate, byN
 	}
 	target, isLink, err := readlinkat(dfd, key)
 	exists := err == nil
+	if _, ok := h.Pending[path.Join(dir, key)]; ok {
+		// The runtime mounts a file there.
+		target, isLink, exists, err = "", false, true, nil
+	}
 	if err != nil && !errors.Is(err, unix.ENOENT) {
 		return library{}, err
 	}
@@ -253,10 +275,24 @@ func (h *Hook) ensureSONAMELink(dfd int, dir, key string, cands []candidate, byN
 // inspect reads the library at p (a container path), following symlinks
 // inside the root only.
 func (h *Hook) inspect(p string) (library, error) {
+	if host, ok := h.Pending[p]; ok {
+		return inspectHostFile(host)
+	}
 	f, err := h.Root.openRegular(p)
 	if errors.Is(err, errNotRegular) {
 		return library{}, errNotLibrary
 	}
+	if err != nil {
+		return library{}, err
+	}
+	defer f.Close()
+	return inspectLibrary(f)
+}
+
+// inspectHostFile reads the library the runtime will mount from host, a
+// path from a trusted CDI spec.
+func inspectHostFile(host string) (library, error) {
+	f, err := os.Open(host)
 	if err != nil {
 		return library{}, err
 	}

@@ -136,4 +136,3 @@ func (r *Root) parentFollowing(p string) (*os.File, string, error) {
 	}
 	return h, base, nil
 }
-

@@ -42,4 +42,3 @@ func TestMknod(t *testing.T) {
 		t.Error("an unknown type was accepted")
 	}
 }
-

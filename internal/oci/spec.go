@@ -266,3 +266,28 @@ func WriteDocument(path string, d *Document) error {
 	}
 	return atomicfile.Replace(path, data)
 }
+
+// Lookup returns the raw member at path (keys of nested objects), as runc
+// reads it: keys matched as encoding/json matches them, an object on the
+// way given a key twice refused. A missing member is a zero Result. It
+// changes nothing in the document.
+func (d *Document) Lookup(path ...string) (gjson.Result, error) {
+	o := d.top
+	for i, key := range path {
+		m := o.find(key)
+		if m == nil {
+			return gjson.Result{}, nil
+		}
+		if i == len(path)-1 {
+			return m.val, nil
+		}
+		if m.val.Type == gjson.Null {
+			return gjson.Result{}, nil
+		}
+		var err error
+		if o, err = parseObjectValue(m.val); err != nil {
+			return gjson.Result{}, fmt.Errorf("%s: %w", strings.Join(path[:i+1], "."), err)
+		}
+	}
+	return gjson.Result{}, nil
+}
