@@ -105,7 +105,9 @@ func prepare(args *oci.Args, cfg *config.Config, runtime string, log *logrus.Log
 	if err != nil || res == nil {
 		return err
 	}
-	foldHook(res.Doc, args, cfg, runtime, log)
+	if cfg.Hook.InRuntime {
+		foldHook(res.Doc, args, cfg, runtime, log)
+	}
 	if err := oci.WriteDocument(args.Config, res.Doc); err != nil {
 		res.Release()
 		return err

@@ -70,6 +70,10 @@ type Hook struct {
 	// Path "" means the nvbind-hook installed beside the running binary
 	// (see HookPath).
 	Path string `toml:"path"`
+	// InRuntime lets nvbind-runtime do the hook's work itself before runc
+	// starts, where it can do it exactly (internal/hookfold); false leaves
+	// it to the hook process.
+	InRuntime bool `toml:"in-runtime"`
 }
 
 // Ledger configures the record of live GPU grants (internal/ledger).
@@ -133,7 +137,7 @@ func Default() *Config {
 			JITSpec:     "/var/run/cdi/nvidia.yaml",
 		},
 		Driver: Driver{Root: "/", Inventory: "/var/run/nvbind/inventory.json"},
-		Hook:   Hook{},
+		Hook:   Hook{InRuntime: true},
 		Ledger: Ledger{Dir: "/run/nvbind/ledger"},
 	}
 }

@@ -5,7 +5,7 @@ import (
 )
 
 // fast.go reads the usual config.toml, the [runtime], [cdi], [driver],
-// [hook] and [ledger] tables with their string and string-list keys, with go-toml's
+// [hook] and [ledger] tables with their string, bool and string-list keys, with go-toml's
 // parser alone. Its decoder's reflection was most of what loading the
 // config cost nvbind-runtime on every call. Anything else (profiles,
 // policy, a dotted or unknown key, another value type, a key or table
@@ -24,6 +24,9 @@ var (
 		"driver.inventory":  func(c *Config) *string { return &c.Driver.Inventory },
 		"hook.path":         func(c *Config) *string { return &c.Hook.Path },
 		"ledger.dir":        func(c *Config) *string { return &c.Ledger.Dir },
+	}
+	fastBools = map[string]func(*Config) *bool{
+		"hook.in-runtime": func(c *Config) *bool { return &c.Hook.InRuntime },
 	}
 	fastLists = map[string]func(*Config) *[]string{
 		"runtime.runtimes": func(c *Config) *[]string { return &c.Runtime.Runtimes },
@@ -66,6 +69,8 @@ func parseFast(data []byte, cfg *Config) bool {
 			v := e.Value()
 			if field := fastStrings[full]; field != nil && v.Kind == unstable.String {
 				*field(&out) = string(v.Data)
+			} else if field := fastBools[full]; field != nil && v.Kind == unstable.Bool {
+				*field(&out) = string(v.Data) == "true"
 			} else if field := fastLists[full]; field != nil && v.Kind == unstable.Array {
 				list := []string{}
 				for it := v.Children(); it.Next(); {

@@ -44,7 +44,10 @@ root = "/run/nvidia/driver"
 inventory = "/tmp/inv.json"
 [hook]
 path = "/opt/nvbind-hook"
+in-runtime = false
 `, true},
+		{"bool true", "[hook]\nin-runtime = true\n", true},
+		{"bool as string", "[hook]\nin-runtime = \"false\"\n", false},
 		{"escapes", "[hook]\npath = \"/opt/a\\u00e9\\tb\"\n", true},
 		{"quoted key", "[runtime]\n\"log-level\" = \"warn\"\n", true},
 		{"empty list", "[runtime]\nruntimes = []\n", true},

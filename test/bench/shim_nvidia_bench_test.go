@@ -43,8 +43,8 @@ func BenchmarkShimVsNVIDIA(b *testing.B) {
 	}
 	nvidiaSpec(b, toolkit, root, 8, filepath.Join(nvidiaSpecs, "nvidia.json"))
 	cfg := filepath.Join(dir, "config.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("[runtime]\nruntimes = [\"/bin/true\"]\nstate-dir = %q\n[cdi]\nspec-dirs = [%q]\njit-spec = %q\n[driver]\nroot = %q\n",
-		filepath.Join(dir, "state"), nvbindSpecs, filepath.Join(nvbindSpecs, "nvidia.json"), root)), 0o644)
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[runtime]\nruntimes = [\"/bin/true\"]\nstate-dir = %q\n[cdi]\nspec-dirs = [%q]\njit-spec = %q\n[driver]\nroot = %q\n[ledger]\ndir = %q\n",
+		filepath.Join(dir, "state"), nvbindSpecs, filepath.Join(nvbindSpecs, "nvidia.json"), root, filepath.Join(dir, "ledger"))), 0o644)
 	base := []string{"PATH=/usr/bin:/bin"}
 	nvbindEnv := append(base, "NVBIND_CONFIG="+cfg)
 	nvidiaEnv := append(base, "XDG_CONFIG_HOME="+nvidiaConfig(b, dir, "/bin/true", nvidiaSpecs))

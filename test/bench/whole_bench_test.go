@@ -70,14 +70,14 @@ func newWholeFixture(b *testing.B, toolkit string) *wholeFixture {
 	data, _ = json.Marshal(specDoc)
 	os.WriteFile(filepath.Join(noHooks, "nvidia.json"), data, 0o644)
 	cfg := filepath.Join(dir, "config.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("[runtime]\nruntimes = [\"runc\"]\nstate-dir = %q\n[cdi]\nspec-dirs = [%q]\njit-spec = %q\n[driver]\nroot = %q\n[hook]\npath = %q\n",
-		filepath.Join(dir, "state"), nvbindSpecs, filepath.Join(nvbindSpecs, "nvidia.json"), root, hook)), 0o644)
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[runtime]\nruntimes = [\"runc\"]\nstate-dir = %q\n[cdi]\nspec-dirs = [%q]\njit-spec = %q\n[driver]\nroot = %q\n[hook]\npath = %q\n[ledger]\ndir = %q\n",
+		filepath.Join(dir, "state"), nvbindSpecs, filepath.Join(nvbindSpecs, "nvidia.json"), root, hook, filepath.Join(dir, "ledger"))), 0o644)
 	path := "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	f.nvbindEnv = []string{path, "NVBIND_CONFIG=" + cfg}
 	f.nvidiaEnv = []string{path, "XDG_CONFIG_HOME=" + nvidiaConfig(b, dir, "runc", nvidiaSpecs)}
 	cfgNoHooks := filepath.Join(dir, "config-no-hooks.toml")
-	os.WriteFile(cfgNoHooks, []byte(fmt.Sprintf("[runtime]\nruntimes = [\"runc\"]\nstate-dir = %q\n[cdi]\nspec-dirs = [%q]\njit-spec = \"\"\n[driver]\nroot = %q\n",
-		filepath.Join(dir, "state"), noHooks, root)), 0o644)
+	os.WriteFile(cfgNoHooks, []byte(fmt.Sprintf("[runtime]\nruntimes = [\"runc\"]\nstate-dir = %q\n[cdi]\nspec-dirs = [%q]\njit-spec = \"\"\n[driver]\nroot = %q\n[ledger]\ndir = %q\n",
+		filepath.Join(dir, "state"), noHooks, root, filepath.Join(dir, "ledger"))), 0o644)
 	f.noHooksEnv = []string{path, "NVBIND_CONFIG=" + cfgNoHooks}
 	if base := baselineDir(b); base != "" {
 		baseSpecs := filepath.Join(dir, "cdi-baseline")
@@ -86,8 +86,8 @@ func newWholeFixture(b *testing.B, toolkit string) *wholeFixture {
 			b.Fatalf("baseline nvbind cdi generate: %v: %s", err, out)
 		}
 		cfgBase := filepath.Join(dir, "config-baseline.toml")
-		os.WriteFile(cfgBase, []byte(fmt.Sprintf("[runtime]\nruntimes = [\"runc\"]\nstate-dir = %q\n[cdi]\nspec-dirs = [%q]\njit-spec = %q\n[driver]\nroot = %q\n[hook]\npath = %q\n",
-			filepath.Join(dir, "state"), baseSpecs, filepath.Join(baseSpecs, "nvidia.json"), root, filepath.Join(base, "nvbind-hook"))), 0o644)
+		os.WriteFile(cfgBase, []byte(fmt.Sprintf("[runtime]\nruntimes = [\"runc\"]\nstate-dir = %q\n[cdi]\nspec-dirs = [%q]\njit-spec = %q\n[driver]\nroot = %q\n[hook]\npath = %q\n[ledger]\ndir = %q\n",
+			filepath.Join(dir, "state"), baseSpecs, filepath.Join(baseSpecs, "nvidia.json"), root, filepath.Join(base, "nvbind-hook"), filepath.Join(dir, "ledger"))), 0o644)
 		f.baseEnv = []string{path, "NVBIND_CONFIG=" + cfgBase}
 	}
 
@@ -145,6 +145,12 @@ func (f *wholeFixture) create(b *testing.B, name string, prog string, env []stri
 	if wantGPU {
 		if data, _ := os.ReadFile(filepath.Join(bundle, "config.json")); !strings.Contains(string(data), "/dev/nvidia3") {
 			b.Fatalf("%s: the spec runc got has no GPU", name)
+		}
+	}
+	if name == "nvbind" || name == "baseline" {
+		// The hook's work is done, by the hook or by nvbind-runtime before runc.
+		if data, _ := os.ReadFile(filepath.Join(bundle, "rootfs/etc/ld.so.cache")); !strings.Contains(string(data), "libcuda.so.1") {
+			b.Fatalf("%s: the container's ld cache lacks libcuda.so.1", name)
 		}
 	}
 	os.RemoveAll(bundle)

@@ -196,6 +196,9 @@ type SimRoot struct {
 	Inventory string
 	// Ledger is the config's ledger.dir (a temp dir, never /run).
 	Ledger string
+	// HookProcess sets hook.in-runtime = false: runc starts nvbind-hook
+	// for the hook's work instead of nvbind-runtime doing it first.
+	HookProcess bool
 }
 
 // newSimRootDirs lays out a SimRoot for n GPUs in a fresh temporary
@@ -316,10 +319,11 @@ inventory = %q
 
 [hook]
 path = %q
+in-runtime = %t
 
 [ledger]
 dir = %q
-`, s.LogFile(), filepath.Join(filepath.Dir(s.Config), "state"), s.SpecDir, s.JITSpec, s.Dir, s.Inventory, bins.Hook, s.Ledger)
+`, s.LogFile(), filepath.Join(filepath.Dir(s.Config), "state"), s.SpecDir, s.JITSpec, s.Dir, s.Inventory, bins.Hook, !s.HookProcess, s.Ledger)
 	if err := os.WriteFile(s.Config, []byte(cfg+extra), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestHookOneProcessCleanEnv: a GPU container with graphics (links, loader
@@ -54,5 +56,77 @@ func TestHookOneProcessCleanEnv(t *testing.T) {
 		default:
 			t.Errorf("hook environment holds %q", line)
 		}
+	}
+}
+
+// TestHookWorkInRuntime: on runc, nvbind-runtime does the hook's work
+// itself before runc starts (hook.in-runtime, the default): no nvbind-hook
+// process runs, the spec runc gets has no createContainer hook, and the
+// container sees exactly what the hook would have made: the .so links,
+// the loader cache, the DRM by-path links and a 0755 /dev/dri. Where it
+// cannot do that exactly (here: a umask that would leave /dev/dri 0700)
+// the hook runs as before, and the container sees the same again.
+func TestHookWorkInRuntime(t *testing.T) {
+	requireRoot(t)
+	script := "ldconfig -p | grep -c nvidia; ldconfig -p | grep libcuda; ls -l /usr/lib/x86_64-linux-gnu | grep -c ' -> '; " +
+		"ls -l /dev/dri/by-path | grep -o 'pci.*'; stat -c '%a %n' /dev/dri"
+	run := func(t *testing.T, hookProcess bool, umask int) (Result, int, []byte) {
+		t.Helper()
+		s := newGeneratedSimRoot(t, 2)
+		dir := t.TempDir()
+		calls := filepath.Join(dir, "calls")
+		wrapper := filepath.Join(dir, "nvbind-hook")
+		os.WriteFile(wrapper, []byte(fmt.Sprintf("#!/bin/sh\necho CALL >> %s\nexec %s \"$@\"\n", calls, bins.Hook)), 0o755)
+		spec := filepath.Join(s.SpecDir, "nvidia.yaml")
+		data, _ := os.ReadFile(spec)
+		os.WriteFile(spec, []byte(strings.ReplaceAll(string(data), bins.Hook, wrapper)), 0o644)
+		s.HookProcess = hookProcess
+		s.WriteConfig(t, "")
+		cfg, _ := os.ReadFile(s.Config)
+		os.WriteFile(s.Config, []byte(strings.Replace(string(cfg), fmt.Sprintf("path = %q", bins.Hook), fmt.Sprintf("path = %q", wrapper), 1)), 0o644)
+
+		b := newBundle(t, "sh", "-c", script)
+		withLdconfig(t, b)
+		b.SetEnv("NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=all")
+		b.Save(t)
+		old := unix.Umask(umask)
+		res := runContainer(t, s, b)
+		unix.Umask(old)
+		if res.Code != 0 {
+			t.Fatalf("container failed: %s", res)
+		}
+		log, _ := os.ReadFile(calls)
+		return res, strings.Count(string(log), "CALL"), b.ReadConfig(t)
+	}
+	viaHook, hookCalls, _ := run(t, true, 0o022)
+	if hookCalls != 1 {
+		t.Fatalf("with in-runtime = false the hook ran %d times, want once", hookCalls)
+	}
+	for _, want := range []string{"libcuda.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so.1",
+		"pci-0000:", "-card -> ../card", "-render -> ../renderD", "755 /dev/dri"} {
+		if !strings.Contains(viaHook.Stdout, want) {
+			t.Fatalf("the hook's container lacks %q (test is broken):\n%s", want, viaHook.Stdout)
+		}
+	}
+	for _, c := range []struct {
+		name      string
+		umask     int
+		wantCalls int
+	}{
+		{"in runtime", 0o022, 0},
+		{"restrictive umask keeps the hook", 0o077, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, calls, spec := run(t, false, c.umask)
+			if calls != c.wantCalls {
+				t.Errorf("nvbind-hook ran %d times, want %d", calls, c.wantCalls)
+			}
+			if hasHook := strings.Contains(string(spec), "nvbind-hook"); hasHook != (c.wantCalls == 1) {
+				t.Errorf("spec names nvbind-hook: %v, want %v", hasHook, c.wantCalls == 1)
+			}
+			if res.Stdout != viaHook.Stdout {
+				t.Errorf("the container sees something else than with the hook:\nhook:\n%s\nnow:\n%s", viaHook.Stdout, res.Stdout)
+			}
+		})
 	}
 }
