@@ -105,8 +105,13 @@ func prepare(args *oci.Args, cfg *config.Config, runtime string, log *logrus.Log
 	if err != nil || res == nil {
 		return err
 	}
+	linkDir := ""
+	if cfg.Runtime.StateDir != "" {
+		linkDir = filepath.Join(cfg.Runtime.StateDir, "links")
+	}
+	hookfold.DropLinkMounts(res.Doc.Spec, linkDir)
 	if cfg.Hook.InRuntime {
-		foldHook(res.Doc, args, cfg, runtime, log)
+		foldHook(res.Doc, args, cfg, runtime, linkDir, log)
 	}
 	if err := oci.WriteDocument(args.Config, res.Doc); err != nil {
 		res.Release()
@@ -119,15 +124,11 @@ func prepare(args *oci.Args, cfg *config.Config, runtime string, log *logrus.Log
 // starts, and takes the hook out of the spec (internal/hookfold): one
 // process start less on the create's critical path. A container it cannot
 // do exactly keeps its hook.
-func foldHook(doc *oci.Document, args *oci.Args, cfg *config.Config, runtime string, log *logrus.Logger) {
+func foldHook(doc *oci.Document, args *oci.Args, cfg *config.Config, runtime, linkDir string, log *logrus.Logger) {
 	c, err := hookfold.Read(doc, args.Bundle)
 	if err != nil {
 		log.Debugf("container %s: hook kept: %v", args.ContainerID, err)
 		return
-	}
-	linkDir := ""
-	if cfg.Runtime.StateDir != "" {
-		linkDir = filepath.Join(cfg.Runtime.StateDir, "links")
 	}
 	folded, why := hookfold.Fold(doc.Spec, c, hookfold.Options{HookPath: cfg.HookPath(),
 		Runc: filepath.Base(runtime) == "runc", LinkDir: linkDir, Warn: warnWriter{log}})

@@ -169,6 +169,19 @@ func Fold(spec *rspec.Spec, c Container, o Options) (folded bool, why string) {
 	return true, ""
 }
 
+// DropLinkMounts removes the mounts of shared link folders under linkDir
+// that an earlier Fold added to spec (a bundle created again with the
+// spec nvbind-runtime rewrote): its injection brought the hook back, and
+// Fold or the hook makes the links anew.
+func DropLinkMounts(spec *rspec.Spec, linkDir string) {
+	if linkDir == "" {
+		return
+	}
+	spec.Mounts = slices.DeleteFunc(spec.Mounts, func(m rspec.Mount) bool {
+		return isBind(m) && filepath.Dir(m.Source) == filepath.Clean(linkDir)
+	})
+}
+
 // parse finds the batch hook nvbind's injection made and reads its steps.
 // Anything but the forms that injection writes leaves the hook alone.
 func parse(spec *rspec.Spec, hookPath string) (*plan, string) {

@@ -184,7 +184,9 @@ func TestFoldKeepsHook(t *testing.T) {
 		{"crun", func(f *fixture, c *Container, o *Options) { o.Runc = false }, 0o022, "not runc"},
 		{"user namespace", func(f *fixture, c *Container, o *Options) { c.UserNS = true }, 0o022, "user namespace"},
 		{"joined mount namespace", func(f *fixture, c *Container, o *Options) { c.JoinsMountNS = true }, 0o022, "mount namespace"},
-		{"SELinux", func(f *fixture, c *Container, o *Options) { c.MountLabel = "system_u:object_r:container_file_t:s0:c1,c2" }, 0o022, "SELinux"},
+		{"SELinux", func(f *fixture, c *Container, o *Options) {
+			c.MountLabel = "system_u:object_r:container_file_t:s0:c1,c2"
+		}, 0o022, "SELinux"},
 		{"no root", func(f *fixture, c *Container, o *Options) { c.Root = "" }, 0o022, "no root"},
 		{"rootfs not a directory", func(f *fixture, c *Container, o *Options) { c.Root = "missing" }, 0o022, "not a directory"},
 		{"volume over the library folder", func(f *fixture, c *Container, o *Options) {

@@ -70,8 +70,15 @@ func TestHookWorkInRuntime(t *testing.T) {
 	requireRoot(t)
 	script := "ldconfig -p | grep -c nvidia; ldconfig -p | grep libcuda; ls -l /usr/lib/x86_64-linux-gnu | grep -c ' -> '; " +
 		"ls -l /dev/dri/by-path | grep -o 'pci.*'; stat -c '%a %n' /dev/dri"
-	run := func(t *testing.T, hookProcess bool, umask int) (Result, int, []byte) {
-		t.Helper()
+	// configure points s's spec and config at a wrapper of nvbind-hook
+	// that counts its calls in the returned file.
+	configure := func(t *testing.T, s *SimRoot, hookProcess bool, wrapper string) {
+		s.HookProcess = hookProcess
+		s.WriteConfig(t, "")
+		cfg, _ := os.ReadFile(s.Config)
+		os.WriteFile(s.Config, []byte(strings.Replace(string(cfg), fmt.Sprintf("path = %q", bins.Hook), fmt.Sprintf("path = %q", wrapper), 1)), 0o644)
+	}
+	setup := func(t *testing.T, hookProcess bool) (*SimRoot, *Bundle, string, string) {
 		s := newGeneratedSimRoot(t, 2)
 		dir := t.TempDir()
 		calls := filepath.Join(dir, "calls")
@@ -80,15 +87,16 @@ func TestHookWorkInRuntime(t *testing.T) {
 		spec := filepath.Join(s.SpecDir, "nvidia.yaml")
 		data, _ := os.ReadFile(spec)
 		os.WriteFile(spec, []byte(strings.ReplaceAll(string(data), bins.Hook, wrapper)), 0o644)
-		s.HookProcess = hookProcess
-		s.WriteConfig(t, "")
-		cfg, _ := os.ReadFile(s.Config)
-		os.WriteFile(s.Config, []byte(strings.Replace(string(cfg), fmt.Sprintf("path = %q", bins.Hook), fmt.Sprintf("path = %q", wrapper), 1)), 0o644)
-
+		configure(t, s, hookProcess, wrapper)
 		b := newBundle(t, "sh", "-c", script)
 		withLdconfig(t, b)
 		b.SetEnv("NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=all")
 		b.Save(t)
+		return s, b, calls, wrapper
+	}
+	start := func(t *testing.T, s *SimRoot, b *Bundle, calls string, umask int) (Result, int) {
+		t.Helper()
+		os.Remove(calls)
 		old := unix.Umask(umask)
 		res := runContainer(t, s, b)
 		unix.Umask(old)
@@ -96,7 +104,13 @@ func TestHookWorkInRuntime(t *testing.T) {
 			t.Fatalf("container failed: %s", res)
 		}
 		log, _ := os.ReadFile(calls)
-		return res, strings.Count(string(log), "CALL"), b.ReadConfig(t)
+		return res, strings.Count(string(log), "CALL")
+	}
+	run := func(t *testing.T, hookProcess bool, umask int) (Result, int, []byte) {
+		t.Helper()
+		s, b, calls, _ := setup(t, hookProcess)
+		res, n := start(t, s, b, calls, umask)
+		return res, n, b.ReadConfig(t)
 	}
 	viaHook, hookCalls, _ := run(t, true, 0o022)
 	if hookCalls != 1 {
@@ -129,4 +143,18 @@ func TestHookWorkInRuntime(t *testing.T) {
 			}
 		})
 	}
+	// A bundle created again with the spec nvbind-runtime rewrote (the
+	// engine kept config.json), with the hook's work in the runtime and
+	// then with the hook process.
+	t.Run("bundle created again", func(t *testing.T) {
+		s, b, calls, wrapper := setup(t, false)
+		start(t, s, b, calls, 0o022)
+		for _, hookProcess := range []bool{false, true} {
+			configure(t, s, hookProcess, wrapper)
+			res, _ := start(t, s, b, calls, 0o022)
+			if res.Stdout != viaHook.Stdout {
+				t.Errorf("created again (hook process %v), the container sees:\n%s\nwant:\n%s", hookProcess, res.Stdout, viaHook.Stdout)
+			}
+		}
+	})
 }
