@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -78,7 +79,7 @@ func TestHookWorkInRuntime(t *testing.T) {
 		cfg, _ := os.ReadFile(s.Config)
 		os.WriteFile(s.Config, []byte(strings.Replace(string(cfg), fmt.Sprintf("path = %q", bins.Hook), fmt.Sprintf("path = %q", wrapper), 1)), 0o644)
 	}
-	setup := func(t *testing.T, hookProcess bool) (*SimRoot, *Bundle, string, string) {
+	setup := func(t *testing.T, hookProcess bool, devices string) (*SimRoot, *Bundle, string, string) {
 		s := newGeneratedSimRoot(t, 2)
 		dir := t.TempDir()
 		calls := filepath.Join(dir, "calls")
@@ -90,7 +91,7 @@ func TestHookWorkInRuntime(t *testing.T) {
 		configure(t, s, hookProcess, wrapper)
 		b := newBundle(t, "sh", "-c", script)
 		withLdconfig(t, b)
-		b.SetEnv("NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=all")
+		b.SetEnv("NVIDIA_VISIBLE_DEVICES="+devices, "NVIDIA_DRIVER_CAPABILITIES=all")
 		b.Save(t)
 		return s, b, calls, wrapper
 	}
@@ -108,7 +109,7 @@ func TestHookWorkInRuntime(t *testing.T) {
 	}
 	run := func(t *testing.T, hookProcess bool, umask int) (Result, int, []byte) {
 		t.Helper()
-		s, b, calls, _ := setup(t, hookProcess)
+		s, b, calls, _ := setup(t, hookProcess, "all")
 		res, n := start(t, s, b, calls, umask)
 		return res, n, b.ReadConfig(t)
 	}
@@ -144,13 +145,15 @@ func TestHookWorkInRuntime(t *testing.T) {
 		})
 	}
 	// A bundle created again with the spec nvbind-runtime rewrote (the
-	// engine kept config.json), with the hook's work in the runtime and
-	// then with the hook process.
+	// engine kept config.json), asking for other GPUs, with the hook's
+	// work in the runtime and then with the hook process.
 	t.Run("bundle created again", func(t *testing.T) {
-		s, b, calls, wrapper := setup(t, false)
+		s, b, calls, wrapper := setup(t, false, "0")
 		start(t, s, b, calls, 0o022)
 		for _, hookProcess := range []bool{false, true} {
 			configure(t, s, hookProcess, wrapper)
+			spec := b.ReadConfig(t)
+			os.WriteFile(b.ConfigPath(), bytes.Replace(spec, []byte("NVIDIA_VISIBLE_DEVICES=0"), []byte("NVIDIA_VISIBLE_DEVICES=all"), 1), 0o644)
 			res, _ := start(t, s, b, calls, 0o022)
 			if res.Stdout != viaHook.Stdout {
 				t.Errorf("created again (hook process %v), the container sees:\n%s\nwant:\n%s", hookProcess, res.Stdout, viaHook.Stdout)
