@@ -2,6 +2,7 @@ package hookfold
 
 import (
 	"bytes"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -286,5 +287,30 @@ func TestRead(t *testing.T) {
 	doc, _ = oci.ParseDocument([]byte(`{"ociVersion":"1.2.0","root":{"path":"a","Path":"b"}}`))
 	if _, err := Read(doc, "/b"); err == nil {
 		t.Errorf("a root given path twice was read")
+	}
+}
+
+// BenchmarkFold is what doing the hook's work costs nvbind-runtime for one
+// GPU's links, ten driver libraries and the ld cache, on a fresh rootfs
+// each time (the copy is not timed).
+func BenchmarkFold(b *testing.B) {
+	t := &testing.T{}
+	f := newFixture(t)
+	if f == nil || f.spec == nil {
+		b.Skip("needs root")
+	}
+	spec, _ := json.Marshal(f.spec)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		os.RemoveAll(f.rootfs)
+		for _, d := range []string{"etc", "bin", "dev", "proc", "usr/lib/x86_64-linux-gnu"} {
+			os.MkdirAll(filepath.Join(f.rootfs, d), 0o755)
+		}
+		var s rspec.Spec
+		json.Unmarshal(spec, &s)
+		b.StartTimer()
+		if ok, why := Fold(&s, f.container(), f.options()); !ok {
+			b.Fatal(why)
+		}
 	}
 }
