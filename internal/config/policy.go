@@ -58,3 +58,12 @@ type PolicyAllow struct {
 	// Exclusive lists the devices (or "all") a live container holds alone.
 	Exclusive []string `toml:"exclusive"`
 }
+
+// AnnotationPrefixes are the CDI annotation prefixes [policy] adds to
+// cdi.k8s.io/ (none without a [policy] table).
+func (c *Config) AnnotationPrefixes() []string {
+	if c.Policy == nil {
+		return nil
+	}
+	return c.Policy.AnnotationPrefixes
+}

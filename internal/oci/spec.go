@@ -53,23 +53,26 @@ func ReadSpec(path string) ([]byte, error) {
 	return data, nil
 }
 
-// FileMayRequest is MayRequest for a spec too large to read whole: it
-// streams the file. A container that asks for no GPU passes through
-// however large its spec, as runc would take it.
-func FileMayRequest(path string) (bool, error) {
+// FileMayRequest is reqscan.MayRequestWith for a spec too large to read
+// whole: it streams the file. A container that asks for no GPU passes
+// through however large its spec, as runc would take it.
+func FileMayRequest(path string, prefixes []string) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
-	const overlap = 64 // longer than any marker
+	overlap := 64 // longer than any marker
+	for _, p := range prefixes {
+		overlap = max(overlap, len(p))
+	}
 	buf := make([]byte, 1<<20+overlap)
 	keep := 0
 	for {
 		n, err := f.Read(buf[keep:])
 		if n > 0 {
 			total := keep + n
-			if MayRequest(buf[:total]) {
+			if reqscan.MayRequestWith(buf[:total], prefixes) {
 				return true, nil
 			}
 			keep = min(overlap, total)
