@@ -7,10 +7,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/nvbind/nvbind/cmd/nvbind-runtime/internal/passthrough"
+	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/door"
 	"github.com/nvbind/nvbind/internal/oci"
 	"github.com/nvbind/nvbind/internal/policy"
@@ -25,8 +27,8 @@ func run(argv []string) int {
 	// 1. config.toml, the runtime, argv as that runtime parses it and the
 	// spec of a create: made during package init (internal/passthrough),
 	// which has already handed a create without a request to the runtime
-	// when it needs no log line.
-	p := passthrough.Started(argv)
+	// when that needs no log line.
+	p := passthrough.Started(argv, passthrough.Deps{Parse: config.Parse, LookPath: exec.LookPath})
 	cfg, runtime, args := p.Cfg, p.Runtime, p.Args
 	log := oci.NewLogger(args, cfg.Runtime.LogFile, p.Level)
 	if p.ArgErr != nil && (args.Intercepts() || oci.MentionsIntercept(argv)) {

@@ -1,32 +1,39 @@
 // Package passthrough hands a create that asks for no GPU to the low-level
 // runtime while nvbind-runtime is still initialising its packages.
 //
-// Most containers ask for no GPU, and for them nvbind-runtime is pure
-// overhead. Go runs the init of every package a program links before main,
-// and the packages only the GPU path needs (the CDI library's YAML and name
-// validation, the profiles, the policy) cost more to initialise than the
-// rest of the answer. Go initialises packages in import-path order, each
-// after the packages it imports (the spec's "Package initialization"), and
-// this package's path (github.com/nvbind/nvbind/cmd/...) sorts before those
-// of the heavy packages (github.com/nvbind/nvbind/internal/..., go.yaml.in,
-// tags.cncf.io), so its init runs before theirs: it runs Begin, main's
-// whole prologue, and for a create without a request records the runtime
-// and execs it, as main would, before they run.
+// Most containers ask for no GPU, and for them nvbind-runtime is overhead
+// only. Go runs the init of every package a program links before main,
+// and the packages only the GPU path needs (the CDI library's YAML and
+// name validation, libcontainer's, the profiles, the policy) cost more to
+// initialise than the rest of that create. Go initialises packages in
+// import-path order, each after the packages it imports (the spec's
+// "Package initialization"; the linker orders even packages without init
+// work so): this package's path (github.com/nvbind/nvbind/cmd/...) sorts
+// before those of the heavy packages (github.com/nvbind/nvbind/internal/...,
+// go.yaml.in, golang.org/x, tags.cncf.io), and it imports only light
+// packages, none of which imports strings, path/filepath or os/exec
+// (internal/configcore, internal/handoff, internal/reqscan): their paths
+// sort after the heavy ones', so importing them would hold this init back
+// until the heavy packages are initialised. So its init runs right after
+// reflect's: it runs Begin, main's whole prologue, and for a create
+// without a request records the runtime and execs it, as main would.
 //
-// Anything else (another verb, a command line or config.toml it cannot
-// use, debug logging, a spec that may hold a request or cannot be read)
-// goes on to main, which takes the Plan init made instead of making it
-// again. TestRuntimePassthroughInit in test/integration checks the order on
-// the built program.
+// Anything else (another verb, a command line, config.toml or runtime it
+// cannot use, debug logging, a spec that may hold a request or cannot be
+// read) goes on to main, which takes the Plan made here instead of making
+// it again, or, where init could not tell (a config.toml that needs the
+// full TOML decoder, a runtime found through a relative PATH entry), makes
+// it with the full decoder and os/exec. TestRuntimePassthroughInit in
+// test/integration checks the order on the built program.
 package passthrough
 
 import (
 	"errors"
 	"os"
-	"path/filepath"
+	"path"
 
-	"github.com/nvbind/nvbind/internal/config"
-	"github.com/nvbind/nvbind/internal/oci"
+	"github.com/nvbind/nvbind/internal/configcore"
+	"github.com/nvbind/nvbind/internal/handoff"
 	"github.com/nvbind/nvbind/internal/reqscan"
 )
 
@@ -38,14 +45,14 @@ type Plan struct {
 	Argv []string
 	// Cfg is config.toml, or the built-in defaults when CfgErr says why
 	// it could not be loaded.
-	Cfg    *config.Config
+	Cfg    *configcore.Config
 	CfgErr error
 	// Runtime is the low-level runtime (for a container's later verbs the
 	// one that created it), "" when RtErr says why none was found.
 	Runtime string
 	RtErr   error
 	// Args is the parsed command line, ArgErr why it is not exact.
-	Args   *oci.Args
+	Args   *handoff.Args
 	ArgErr error
 	// Level is the log level: config.toml's, or debug for runc's --debug.
 	Level string
@@ -57,27 +64,41 @@ type Plan struct {
 	NoRequest bool
 }
 
+// Deps are how Begin reads config.toml and looks runtimes up.
+type Deps struct {
+	// Parse is config.Parse (TOML's decoder for what
+	// configcore.ParseFast leaves); nil: ParseFastOnly.
+	Parse func([]byte, *configcore.Config) error
+	// LookPath is os/exec's LookPath; nil: handoff.LookPath.
+	LookPath func(string) (string, error)
+}
+
 // Begin is the prologue of every nvbind-runtime call. It sets
-// oci.DefaultRecordDir from config.toml's state-dir.
-func Begin(argv []string) *Plan {
+// handoff.DefaultRecordDir from config.toml's state-dir. With light Deps
+// (nil members) it may leave CfgErr wrapping configcore.ErrNeedsDecoder or
+// RtErr wrapping handoff.ErrUnsure: main must begin again with full ones.
+func Begin(argv []string, deps Deps) *Plan {
 	p := &Plan{Argv: argv}
-	cwd, _ := os.Getwd()
-	p.Cfg, p.CfgErr = config.Load()
+	parse := deps.Parse
+	if parse == nil {
+		parse = configcore.ParseFastOnly
+	}
+	p.Cfg, p.CfgErr = configcore.Load(configcore.Path(), parse)
 	if p.CfgErr != nil {
 		// state/kill/delete must still reach a runtime so containers can
 		// be cleaned up; a create refuses in main.
-		p.Cfg = config.Default()
+		p.Cfg = configcore.Default()
 	}
 	if p.Cfg.Runtime.StateDir != "" {
-		oci.DefaultRecordDir = filepath.Join(p.Cfg.Runtime.StateDir, "runtimes")
+		handoff.DefaultRecordDir = path.Join(p.Cfg.Runtime.StateDir, "runtimes")
 	}
 	// argv, as the runtime it goes to parses it.
-	p.Runtime, p.RtErr = oci.FindRuntime(p.Cfg.Runtime.Runtimes)
-	p.Args, p.ArgErr = oci.ParseArgs(argv, cwd, oci.FlavourOf(p.Runtime))
+	p.Runtime, p.RtErr = handoff.FindRuntime(p.Cfg.Runtime.Runtimes, deps.LookPath)
+	p.Args, p.ArgErr = handoff.ParseArgsIn(argv, getwd, handoff.FlavourOf(p.Runtime))
 	if p.ArgErr == nil && !p.Args.Intercepts() {
 		// The runtime that created the container handles the rest of its
 		// life, whatever config.toml says now.
-		if rec, ok := oci.RecordedRuntime(p.Args); ok {
+		if rec, ok := handoff.RecordedRuntime(p.Args); ok {
 			p.Runtime, p.RtErr = rec, nil
 		}
 	}
@@ -88,12 +109,12 @@ func Begin(argv []string) *Plan {
 	if p.ArgErr != nil || p.CfgErr != nil || p.RtErr != nil || !p.Args.Intercepts() {
 		return p
 	}
-	p.Spec, p.SpecErr = oci.ReadSpec(p.Args.Config)
+	p.Spec, p.SpecErr = handoff.ReadSpec(p.Args.Config)
 	prefixes := p.Cfg.AnnotationPrefixes()
 	switch {
-	case errors.Is(p.SpecErr, oci.ErrTooLarge):
+	case errors.Is(p.SpecErr, handoff.ErrTooLarge):
 		// Too large to edit, but only a GPU request needs editing.
-		if may, err := oci.FileMayRequest(p.Args.Config, prefixes); err == nil && !may {
+		if may, err := handoff.FileMayRequest(p.Args.Config, prefixes); err == nil && !may {
 			p.SpecErr, p.NoRequest = nil, true
 		}
 	case p.SpecErr == nil:
@@ -102,36 +123,52 @@ func Begin(argv []string) *Plan {
 	return p
 }
 
-// quiet reports whether main would log nothing on p's way through: below
-// debug level its only messages are warnings and errors.
-func (p *Plan) quiet() bool {
-	return !equalFold(p.Level, "debug") && !equalFold(p.Level, "trace")
+// getwd is the directory a create without --bundle, or with a relative
+// one, runs in; asked only then.
+func getwd() string {
+	wd, _ := os.Getwd()
+	return wd
+}
+
+// complete reports whether p is what Begin with full Deps would make.
+func (p *Plan) complete() bool {
+	return !errors.Is(p.CfgErr, configcore.ErrNeedsDecoder) && !errors.Is(p.RtErr, handoff.ErrUnsure)
+}
+
+// passes reports whether main would hand p's call to the runtime without
+// a word or an edit: a create without a request, logging below debug.
+func (p *Plan) passes() bool {
+	return p.complete() && p.NoRequest && !equalFold(p.Level, "debug") && !equalFold(p.Level, "trace")
 }
 
 // early is the Plan init made for this process's command line.
 var early *Plan
 
 func init() {
-	p := Begin(os.Args[1:])
-	early = p
-	if !p.NoRequest || !p.quiet() {
+	argv := os.Args[1:]
+	if !handoff.MentionsIntercept(argv) {
+		// No create: nothing init could save main.
+		return
+	}
+	early = Begin(argv, Deps{})
+	if !early.passes() {
 		return
 	}
 	// main's create path without a request: record the runtime, exec it.
 	// On a failure main, which logs it, tries again.
-	if oci.RecordRuntime(p.Args, p.Runtime) != nil {
+	if handoff.RecordRuntime(early.Args, early.Runtime) != nil {
 		return
 	}
-	oci.Exec(p.Runtime, p.Argv)
+	handoff.Exec(early.Runtime, argv)
 }
 
-// Started returns the Plan for argv: the one init made when argv is this
-// process's command line, else a new one.
-func Started(argv []string) *Plan {
-	if early != nil && sameStrings(early.Argv, argv) {
+// Started returns the Plan for argv: the one init made when it is this
+// process's command line and complete, else a new one made with deps.
+func Started(argv []string, deps Deps) *Plan {
+	if early != nil && early.complete() && sameStrings(early.Argv, argv) {
 		return early
 	}
-	return Begin(argv)
+	return Begin(argv, deps)
 }
 
 func sameStrings(a, b []string) bool {
@@ -146,20 +183,17 @@ func sameStrings(a, b []string) bool {
 	return true
 }
 
-// equalFold is strings.EqualFold for ASCII.
+// equalFold is strings.EqualFold for an ASCII t (see the package comment).
 func equalFold(s, t string) bool {
 	if len(s) != len(t) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		a, b := s[i], t[i]
-		if 'A' <= a && a <= 'Z' {
-			a += 'a' - 'A'
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
 		}
-		if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		if a != b {
+		if c != t[i] {
 			return false
 		}
 	}
