@@ -16,6 +16,8 @@ import (
 	"path"
 
 	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/nvbind/nvbind/internal/plainfile"
 )
 
 // DefaultPath is the system config file.
@@ -156,7 +158,7 @@ var ErrNeedsDecoder = errors.New(": needs the full TOML decoder")
 // ParseFastOnly). A missing file gives defaults.
 func Load(path string, parse func([]byte, *Config) error) (*Config, error) {
 	cfg := Default()
-	data, err := os.ReadFile(path)
+	data, err := plainfile.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, nil
 	}

@@ -15,6 +15,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"sync"
 )
 
 // Args is a parsed low-level runtime command line. The original argv is
@@ -120,19 +121,29 @@ func merge(tables ...flagTable) flagTable {
 	return out
 }
 
+// dialect is a runtime's flags: the global ones and each verb's.
+type dialect struct {
+	global flagTable
+	verbs  map[string]flagTable
+}
+
+// The tables are built on first use, for the one runtime a call goes to
+// (nvbind-runtime parses its argv while it initialises: see the package
+// comment).
+
 // runc 1.1-1.2 (runc --help, runc VERB --help).
-var (
-	runcGlobal = flagTable{
+var runcDialect = sync.OnceValue(func() dialect {
+	runcGlobal := flagTable{
 		"debug": boolFlag, "log": valueFlag, "log-format": valueFlag, "root": valueFlag,
 		"criu": valueFlag, "systemd-cgroup": boolFlag, "rootless": valueFlag,
 		"help": boolFlag, "h": boolFlag, "version": boolFlag, "v": boolFlag,
 	}
-	runcCreate = flagTable{
+	runcCreate := flagTable{
 		"bundle": valueFlag, "b": valueFlag, "console-socket": valueFlag, "pidfd-socket": valueFlag,
 		"pid-file": valueFlag, "no-pivot": boolFlag, "no-new-keyring": boolFlag,
 		"preserve-fds": uintFlag, "help": boolFlag, "h": boolFlag,
 	}
-	runcVerbs = map[string]flagTable{
+	runcVerbs := map[string]flagTable{
 		"create": runcCreate,
 		"run": merge(runcCreate, flagTable{
 			"detach": boolFlag, "d": boolFlag, "keep": boolFlag, "no-subreaper": boolFlag,
@@ -152,23 +163,24 @@ var (
 		"delete": {"force": boolFlag, "f": boolFlag, "help": boolFlag, "h": boolFlag},
 		"kill":   {"all": boolFlag, "a": boolFlag, "help": boolFlag, "h": boolFlag},
 	}
-)
+	return dialect{runcGlobal, runcVerbs}
+})
 
 // crun 1.x (src/crun.c, create.c, run.c, restore.c). argp adds --help,
 // --usage and -? everywhere.
-var (
-	argpHelp   = flagTable{"help": boolFlag, "usage": boolFlag, "?": boolFlag}
-	crunGlobal = merge(argpHelp, flagTable{
+var crunDialect = sync.OnceValue(func() dialect {
+	argpHelp := flagTable{"help": boolFlag, "usage": boolFlag, "?": boolFlag}
+	crunGlobal := merge(argpHelp, flagTable{
 		"debug": boolFlag, "cgroup-manager": valueFlag, "systemd-cgroup": boolFlag, "log": valueFlag,
 		"log-format": valueFlag, "log-level": valueFlag, "root": valueFlag, "rootless": valueFlag,
 		"version": boolFlag, "v": boolFlag, "V": boolFlag,
 	})
-	crunCreate = merge(argpHelp, flagTable{
+	crunCreate := merge(argpHelp, flagTable{
 		"bundle": valueFlag, "b": valueFlag, "config": valueFlag, "f": valueFlag,
 		"console-socket": valueFlag, "preserve-fds": valueFlag, "no-pivot": boolFlag,
 		"pid-file": valueFlag, "no-subreaper": boolFlag, "no-new-keyring": boolFlag,
 	})
-	crunVerbs = map[string]flagTable{
+	crunVerbs := map[string]flagTable{
 		"create": crunCreate,
 		"run":    merge(crunCreate, flagTable{"detach": boolFlag, "d": boolFlag, "keep": boolFlag}),
 		"restore": merge(argpHelp, flagTable{
@@ -182,7 +194,8 @@ var (
 		"delete": merge(argpHelp, flagTable{"force": boolFlag, "f": boolFlag, "regex": valueFlag, "r": valueFlag}),
 		"kill":   merge(argpHelp, flagTable{"all": boolFlag, "a": boolFlag, "regex": valueFlag, "r": valueFlag}),
 	}
-)
+	return dialect{crunGlobal, crunVerbs}
+})
 
 // setFlag is one parsed flag.
 type setFlag struct {
@@ -204,11 +217,11 @@ func ParseArgs(argv []string, cwd string, fl Flavour) (*Args, error) {
 // engine passes absolute ones; this saves two stats on every call).
 func ParseArgsIn(argv []string, getwd func() string, fl Flavour) (*Args, error) {
 	a := &Args{Argv: argv}
-	global, verbs := runcGlobal, runcVerbs
-	parse := parseGoFlags
+	d, parse := runcDialect(), parseGoFlags
 	if fl == Crun {
-		global, verbs, parse = crunGlobal, crunVerbs, parseArgp
+		d, parse = crunDialect(), parseArgp
 	}
+	global, verbs := d.global, d.verbs
 	flags, rest, err := parse(argv, global)
 	if err != nil {
 		return a, err

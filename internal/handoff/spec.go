@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/nvbind/nvbind/internal/plainfile"
 	"github.com/nvbind/nvbind/internal/reqscan"
 )
 
@@ -22,23 +23,23 @@ var ErrTooLarge = errors.New("larger than nvbind-runtime reads")
 // --config). A file over maxSpecSize gives an error wrapping ErrTooLarge;
 // the caller then asks FileMayRequest whether it matters.
 func ReadSpec(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := plainfile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read bundle spec: %w", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	size, regular, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("read bundle spec: %w", err)
 	}
-	if !fi.Mode().IsRegular() {
+	if !regular {
 		return nil, fmt.Errorf("read bundle spec %s: not a regular file", path)
 	}
-	if fi.Size() > maxSpecSize {
-		return nil, fmt.Errorf("read bundle spec %s: %d bytes, %w (%d)", path, fi.Size(), ErrTooLarge, maxSpecSize)
+	if size > maxSpecSize {
+		return nil, fmt.Errorf("read bundle spec %s: %d bytes, %w (%d)", path, size, ErrTooLarge, maxSpecSize)
 	}
-	data := make([]byte, fi.Size())
-	if _, err := f.ReadAt(data, 0); err != nil && fi.Size() > 0 {
+	data := make([]byte, size)
+	if _, err := f.ReadAt(data, 0); err != nil && size > 0 {
 		return nil, fmt.Errorf("read bundle spec %s: %w", path, err)
 	}
 	return data, nil
