@@ -141,6 +141,15 @@ func TestFindRuntime(t *testing.T) {
 		if got, err := FindRuntime([]string{"/bin/true"}, look); err != nil || got != "/bin/true" {
 			t.Fatalf("absolute path: %q %v", got, err)
 		}
+		// Never this very program: a list that names it cannot loop.
+		self, _ := os.Executable()
+		if got, err := FindRuntime([]string{self, "/bin/true"}, look); err != nil || got != "/bin/true" {
+			t.Fatalf("self first: %q %v, want /bin/true", got, err)
+		}
+		t.Setenv("PATH", filepath.Dir(self))
+		if got, err := FindRuntime([]string{filepath.Base(self), "/bin/true"}, look); err != nil || got != "/bin/true" {
+			t.Fatalf("self through PATH: %q %v, want /bin/true", got, err)
+		}
 		t.Setenv("PATH", "/nonexistent:/usr/bin:/bin")
 		if got, err := FindRuntime([]string{"true"}, look); err != nil || !strings.HasSuffix(got, "/true") || !filepath.IsAbs(got) {
 			t.Fatalf("through PATH: %q %v", got, err)

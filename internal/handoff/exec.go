@@ -20,8 +20,13 @@ var ErrUnsure = errors.New("found through a relative PATH entry")
 // ErrUnsure; FindRuntime then returns it). A candidate that is this very
 // program is skipped, so a misconfigured list cannot loop.
 func FindRuntime(names []string, look func(string) (string, error)) (string, error) {
-	if look == nil {
-		look = LookPath
+	// find also returns the stat it made of the file, if it made one.
+	find := lookPathInfo
+	if look != nil {
+		find = func(name string) (string, os.FileInfo, error) {
+			p, err := look(name)
+			return p, nil, err
+		}
 	}
 	self, _ := os.Executable()
 	var selfInfo os.FileInfo
@@ -29,7 +34,7 @@ func FindRuntime(names []string, look func(string) (string, error)) (string, err
 		selfInfo, _ = os.Stat(self)
 	}
 	for _, name := range names {
-		p, err := lookPath(name, look)
+		p, fi, err := lookPath(name, find)
 		if errors.Is(err, ErrUnsure) {
 			return "", err
 		}
@@ -37,7 +42,10 @@ func FindRuntime(names []string, look func(string) (string, error)) (string, err
 			continue
 		}
 		if selfInfo != nil {
-			if fi, err := os.Stat(p); err == nil && os.SameFile(fi, selfInfo) {
+			if fi == nil {
+				fi, _ = os.Stat(p)
+			}
+			if fi != nil && os.SameFile(fi, selfInfo) {
 				continue
 			}
 		}
@@ -56,18 +64,18 @@ func FindRuntime(names []string, look func(string) (string, error)) (string, err
 // PATH at all, and runc's state must still be cleaned up by runc.
 var defaultPath = [...]string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
 
-// lookPath is look, with defaultPath standing in for an empty PATH.
-func lookPath(name string, look func(string) (string, error)) (string, error) {
+// lookPath is find, with defaultPath standing in for an empty PATH.
+func lookPath(name string, find func(string) (string, os.FileInfo, error)) (string, os.FileInfo, error) {
 	if indexByte(name, '/') >= 0 || os.Getenv("PATH") != "" {
-		return look(name)
+		return find(name)
 	}
 	for _, dir := range defaultPath {
 		p := path.Join(dir, name)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
+			return p, fi, nil
 		}
 	}
-	return "", errNotFound
+	return "", nil, errNotFound
 }
 
 var errNotFound = errors.New("executable file not found in $PATH")
@@ -76,15 +84,22 @@ var errNotFound = errors.New("executable file not found in $PATH")
 // leaves to GODEBUG: a name found through a relative PATH entry is
 // ErrUnsure.
 func LookPath(file string) (string, error) {
+	p, _, err := lookPathInfo(file)
+	return p, err
+}
+
+// lookPathInfo is LookPath, with the stat of the file it found.
+func lookPathInfo(file string) (string, os.FileInfo, error) {
 	switch file {
 	case "", ".", "..":
-		return "", errNotFound
+		return "", nil, errNotFound
 	}
 	if indexByte(file, '/') >= 0 {
-		if err := findExecutable(file); err != nil {
-			return "", err
+		fi, err := findExecutable(file)
+		if err != nil {
+			return "", nil, err
 		}
-		return file, nil
+		return file, fi, nil
 	}
 	// filepath.SplitList: none for an empty PATH.
 	list := os.Getenv("PATH")
@@ -96,36 +111,40 @@ func LookPath(file string) (string, error) {
 			dir = "."
 		}
 		p := path.Join(dir, file)
-		if err := findExecutable(p); err == nil {
+		if fi, err := findExecutable(p); err == nil {
 			if !path.IsAbs(p) {
-				return p, ErrUnsure
+				return p, nil, ErrUnsure
 			}
-			return p, nil
+			return p, fi, nil
 		}
 	}
-	return "", errNotFound
+	return "", nil, errNotFound
 }
 
 // findExecutable is os/exec's: a file (not a directory) the effective
-// user may execute, by faccessat2(AT_EACCESS), else by its mode bits.
-func findExecutable(file string) error {
+// user may execute, by faccessat2(AT_EACCESS), else by its mode bits; and
+// its stat.
+func findExecutable(file string) (os.FileInfo, error) {
 	d, err := os.Stat(file)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m := d.Mode()
 	if m.IsDir() {
-		return syscall.EISDIR
+		return nil, syscall.EISDIR
 	}
 	const atFdcwd, atEaccess = -0x64, 0x200 // AT_FDCWD, AT_EACCESS
 	err = syscall.Faccessat(atFdcwd, file, 1 /* X_OK */, atEaccess)
 	if err == nil || (err != syscall.ENOSYS && err != syscall.EPERM) {
-		return err
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
 	}
 	if m&0o111 != 0 {
-		return nil
+		return d, nil
 	}
-	return fs.ErrPermission
+	return nil, fs.ErrPermission
 }
 
 // Exec replaces this process with the low-level runtime, passing argv (the
