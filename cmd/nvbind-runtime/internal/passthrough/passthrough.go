@@ -84,6 +84,9 @@ func Begin(argv []string, deps Deps) *Plan {
 		parse = configcore.ParseFastOnly
 	}
 	p.Cfg, p.CfgErr = configcore.Load(configcore.Path(), parse)
+	if errors.Is(p.CfgErr, configcore.ErrNeedsDecoder) {
+		return p // main begins again (see complete)
+	}
 	if p.CfgErr != nil {
 		// state/kill/delete must still reach a runtime so containers can
 		// be cleaned up; a create refuses in main.
@@ -94,6 +97,9 @@ func Begin(argv []string, deps Deps) *Plan {
 	}
 	// argv, as the runtime it goes to parses it.
 	p.Runtime, p.RtErr = handoff.FindRuntime(p.Cfg.Runtime.Runtimes, deps.LookPath)
+	if errors.Is(p.RtErr, handoff.ErrUnsure) {
+		return p
+	}
 	p.Args, p.ArgErr = handoff.ParseArgsIn(argv, getwd, handoff.FlavourOf(p.Runtime))
 	if p.ArgErr == nil && !p.Args.Intercepts() {
 		// The runtime that created the container handles the rest of its
