@@ -5,14 +5,15 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/nvbind/nvbind/cmd/nvbind-runtime/internal/passthrough"
 	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/door"
 	"github.com/nvbind/nvbind/internal/hookfold"
@@ -26,47 +27,29 @@ func main() {
 }
 
 func run(argv []string) int {
-	cwd, _ := os.Getwd()
-	cfg, cfgErr := config.Load()
-	if cfgErr != nil {
-		// state/kill/delete must still reach a runtime so containers can
-		// be cleaned up; a create refuses below.
-		cfg = config.Default()
-	}
-	if cfg.Runtime.StateDir != "" {
-		oci.DefaultRecordDir = filepath.Join(cfg.Runtime.StateDir, "runtimes")
-	}
-	// 1. argv, as the runtime it goes to parses it.
-	runtime, rtErr := oci.FindRuntime(cfg.Runtime.Runtimes)
-	args, argErr := oci.ParseArgs(argv, cwd, oci.FlavourOf(runtime))
-	if argErr == nil && !args.Intercepts() {
-		// The runtime that created the container handles the rest of its
-		// life, whatever config.toml says now.
-		if rec, ok := oci.RecordedRuntime(args); ok {
-			runtime, rtErr = rec, nil
-		}
-	}
-	level := cfg.Runtime.LogLevel
-	if args.Debug {
-		level = "debug"
-	}
-	log := oci.NewLogger(args, cfg.Runtime.LogFile, level)
-	if argErr != nil && (args.Intercepts() || oci.MentionsIntercept(argv)) {
+	// 1. config.toml, the runtime, argv as that runtime parses it and the
+	// spec of a create: made during package init (internal/passthrough),
+	// which has already handed a create without a request to the runtime
+	// when that needs no log line.
+	p := passthrough.Started(argv, passthrough.Deps{Parse: config.Parse, LookPath: exec.LookPath})
+	cfg, runtime, args := p.Cfg, p.Runtime, p.Args
+	log := oci.NewLogger(args, cfg.Runtime.LogFile, p.Level)
+	if p.ArgErr != nil && (args.Intercepts() || oci.MentionsIntercept(argv)) {
 		// Guessing could edit another bundle's spec, or none, and run the
 		// container without its GPUs: refuse.
-		return fatal(log, fmt.Errorf("cannot parse the command line exactly: %w", argErr))
+		return fatal(log, fmt.Errorf("cannot parse the command line exactly: %w", p.ArgErr))
 	}
-	if cfgErr != nil && args.Intercepts() {
-		return fatal(log, cfgErr)
+	if p.CfgErr != nil && args.Intercepts() {
+		return fatal(log, p.CfgErr)
 	}
-	if cfgErr != nil {
-		log.Warnf("%v; using built-in defaults", cfgErr)
+	if p.CfgErr != nil {
+		log.Warnf("%v; using built-in defaults", p.CfgErr)
 	}
-	if rtErr != nil {
-		return fatal(log, rtErr)
+	if p.RtErr != nil {
+		return fatal(log, p.RtErr)
 	}
 	if args.Intercepts() {
-		if err := prepare(args, cfg, runtime, log); err != nil {
+		if err := prepare(p, log); err != nil {
 			return fatal(log, err)
 		}
 		if err := oci.RecordRuntime(args, runtime); err != nil {
@@ -81,27 +64,25 @@ func run(argv []string) int {
 	return fatal(log, oci.Exec(runtime, argv))
 }
 
-// prepare is the create path: 2. load the spec, 3.-6. the request, the
-// policy's decision with the GPU ledger's quotas and exclusive GPUs
-// (holdGPUs), the edits and the audit line (internal/door, shared with
-// nvbind-hook's doors), 7. write the spec back atomically.
-func prepare(args *oci.Args, cfg *config.Config, runtime string, log *logrus.Logger) error {
-	data, err := oci.ReadSpec(args.Config)
-	if errors.Is(err, oci.ErrTooLarge) {
+// prepare is the create path: 2. the spec passthrough.Begin read, 3.-6.
+// the request, the policy's decision with the GPU ledger's quotas and
+// exclusive GPUs (holdGPUs), the edits and the audit line (internal/door,
+// shared with nvbind-hook's doors), 7. write the spec back atomically.
+func prepare(p *passthrough.Plan, log *logrus.Logger) error {
+	args, cfg := p.Args, p.Cfg
+	if p.NoRequest && p.Spec == nil {
 		// Too large to edit, but only a GPU request needs editing.
-		if may, ferr := oci.FileMayRequest(args.Config); ferr == nil && !may {
-			log.Debugf("container %s: no GPU request", args.ContainerID)
-			return nil
-		}
+		log.Debugf("container %s: no GPU request", args.ContainerID)
+		return nil
 	}
-	if err != nil {
-		return err
+	if p.SpecErr != nil {
+		return p.SpecErr
 	}
 	hold := func(dec *policy.Decision, req *request.Request) (func(), error) {
-		return holdGPUs(args, cfg, runtime, dec, req, log)
+		return holdGPUs(args, cfg, p.Runtime, dec, req, log)
 	}
 	res, err := door.Edit(door.Call{Door: door.Runtime, ID: args.ContainerID, Bundle: args.Bundle,
-		Spec: data, Source: args.Config, Hold: hold}, cfg, log)
+		Spec: p.Spec, Source: args.Config, Hold: hold}, cfg, log)
 	if err != nil || res == nil {
 		return err
 	}
@@ -111,7 +92,7 @@ func prepare(args *oci.Args, cfg *config.Config, runtime string, log *logrus.Log
 	}
 	hookfold.DropLinkMounts(res.Doc.Spec, linkDir)
 	if cfg.Hook.InRuntime {
-		foldHook(res.Doc, args, cfg, runtime, linkDir, log)
+		foldHook(res.Doc, args, cfg, p.Runtime, linkDir, log)
 	}
 	if err := oci.WriteDocument(args.Config, res.Doc); err != nil {
 		res.Release()

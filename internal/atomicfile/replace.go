@@ -74,7 +74,7 @@ func Replace(path string, data []byte) error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-return nil
+	return nil
 }
 
 // listXattrs names the extended attributes of path; none where the file

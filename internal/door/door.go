@@ -18,6 +18,7 @@ import (
 	"github.com/nvbind/nvbind/internal/oci"
 	"github.com/nvbind/nvbind/internal/policy"
 	"github.com/nvbind/nvbind/internal/profiles"
+	"github.com/nvbind/nvbind/internal/reqscan"
 	"github.com/nvbind/nvbind/internal/request"
 )
 
@@ -66,7 +67,7 @@ type Result struct {
 // when the container asks for no GPU: the door then leaves the spec
 // exactly as it was. A refusal is audited and returned as the error.
 func Edit(c Call, cfg *config.Config, log *logrus.Logger) (_ *Result, err error) {
-	if !oci.MayRequest(c.Spec) && !request.MayRequestExtra(c.Spec, policy.AnnotationPrefixes(cfg)) {
+	if !reqscan.MayRequestWith(c.Spec, cfg.AnnotationPrefixes()) {
 		log.Debugf("%s: container %s: no GPU request", c.Door, c.ID)
 		return nil, nil
 	}

@@ -48,7 +48,7 @@ func Prestart(stateIn io.Reader, cfg *config.Config, log *logrus.Logger) error {
 	if errors.Is(err, oci.ErrTooLarge) {
 		// Too large to edit, but only a GPU request needs editing (as
 		// nvbind-runtime decides).
-		if may, ferr := oci.FileMayRequest(specPath); ferr == nil && !may {
+		if may, ferr := oci.FileMayRequest(specPath, cfg.AnnotationPrefixes()); ferr == nil && !may {
 			return nil
 		}
 	}

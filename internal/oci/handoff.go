@@ -1,73 +1,60 @@
 package oci
 
 import (
-	"errors"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
-	"syscall"
+
+	"github.com/nvbind/nvbind/internal/handoff"
 )
 
-// FindRuntime returns the first of names that resolves to an executable:
-// absolute paths as they are, bare names through PATH. A candidate that is
-// this very program is skipped, so a misconfigured list cannot loop.
-func FindRuntime(names []string) (string, error) {
-	self, _ := os.Executable()
-	var selfInfo os.FileInfo
-	if self != "" {
-		selfInfo, _ = os.Stat(self)
-	}
-	for _, name := range names {
-		path, err := lookPath(name)
-		if err != nil {
-			continue
-		}
-		if selfInfo != nil {
-			if fi, err := os.Stat(path); err == nil && os.SameFile(fi, selfInfo) {
-				continue
-			}
-		}
-		if !filepath.IsAbs(path) {
-			if abs, err := filepath.Abs(path); err == nil {
-				path = abs
-			}
-		}
-		return path, nil
-	}
-	return "", fmt.Errorf("no low-level runtime found (tried %v)", names)
+// The command line, the runtime and the spec's bytes are internal/handoff's
+// (light enough for nvbind-runtime's package-init passthrough); these
+// names keep the rest of nvbind reading them from oci.
+
+type (
+	Args     = handoff.Args
+	ArgError = handoff.ArgError
+	Flavour  = handoff.Flavour
+)
+
+const (
+	Runc     = handoff.Runc
+	Crun     = handoff.Crun
+	SpecFile = handoff.SpecFile
+)
+
+// ErrTooLarge marks a spec over the size nvbind reads into memory.
+var ErrTooLarge = handoff.ErrTooLarge
+
+// ParseArgs is handoff.ParseArgs.
+func ParseArgs(argv []string, cwd string, fl Flavour) (*Args, error) {
+	return handoff.ParseArgs(argv, cwd, fl)
 }
 
-// defaultPath is searched when PATH is empty: Podman runs `delete` with no
-// PATH at all, and runc's state must still be cleaned up by runc.
-const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+// FlavourOf is handoff.FlavourOf.
+func FlavourOf(runtime string) Flavour { return handoff.FlavourOf(runtime) }
 
-// lookPath is exec.LookPath, with defaultPath standing in for an empty PATH.
-func lookPath(name string) (string, error) {
-	if strings.Contains(name, "/") || os.Getenv("PATH") != "" {
-		return exec.LookPath(name)
-	}
-	for _, dir := range filepath.SplitList(defaultPath) {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", exec.ErrNotFound
-}
+// MentionsIntercept is handoff.MentionsIntercept.
+func MentionsIntercept(argv []string) bool { return handoff.MentionsIntercept(argv) }
 
-// Exec replaces this process with the low-level runtime, passing argv (the
-// arguments after the program name) and the environment unchanged. The pid,
-// open fds and exit status are then the runtime's own. It returns only on
-// failure.
-func Exec(runtime string, argv []string) error {
-	full := make([]string, 0, len(argv)+1)
-	full = append(full, runtime)
-	full = append(full, argv...)
-	err := syscall.Exec(runtime, full, os.Environ())
-	if errors.Is(err, syscall.ENOEXEC) {
-		return fmt.Errorf("exec %s: not an executable", runtime)
-	}
-	return fmt.Errorf("exec %s: %w", runtime, err)
+// FindRuntime is handoff.FindRuntime with os/exec's LookPath.
+func FindRuntime(names []string) (string, error) { return handoff.FindRuntime(names, exec.LookPath) }
+
+// RecordRuntime is handoff.RecordRuntime.
+func RecordRuntime(a *Args, runtime string) error { return handoff.RecordRuntime(a, runtime) }
+
+// RecordedRuntime is handoff.RecordedRuntime.
+func RecordedRuntime(a *Args) (string, bool) { return handoff.RecordedRuntime(a) }
+
+// ForgetRuntime is handoff.ForgetRuntime.
+func ForgetRuntime(a *Args) { handoff.ForgetRuntime(a) }
+
+// Exec is handoff.Exec.
+func Exec(runtime string, argv []string) error { return handoff.Exec(runtime, argv) }
+
+// ReadSpec is handoff.ReadSpec.
+func ReadSpec(path string) ([]byte, error) { return handoff.ReadSpec(path) }
+
+// FileMayRequest is handoff.FileMayRequest.
+func FileMayRequest(path string, prefixes []string) (bool, error) {
+	return handoff.FileMayRequest(path, prefixes)
 }

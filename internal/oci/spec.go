@@ -3,10 +3,7 @@ package oci
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"reflect"
 	"strings"
 
@@ -17,72 +14,6 @@ import (
 	"github.com/nvbind/nvbind/internal/jsonread"
 	"github.com/nvbind/nvbind/internal/reqscan"
 )
-
-// SpecFile is the spec's file name inside a bundle.
-const SpecFile = "config.json"
-
-// maxSpecSize bounds what nvbind reads; real specs are a few KiB.
-const maxSpecSize = 16 << 20
-
-// ErrTooLarge marks a spec over the size nvbind reads into memory.
-var ErrTooLarge = errors.New("larger than nvbind-runtime reads")
-
-// ReadSpec reads the spec file at path (a bundle's config.json, or crun's
-// --config). A file over maxSpecSize gives an error wrapping ErrTooLarge;
-// the caller then asks FileMayRequest whether it matters.
-func ReadSpec(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read bundle spec: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read bundle spec: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("read bundle spec %s: not a regular file", path)
-	}
-	if fi.Size() > maxSpecSize {
-		return nil, fmt.Errorf("read bundle spec %s: %d bytes, %w (%d)", path, fi.Size(), ErrTooLarge, maxSpecSize)
-	}
-	data := make([]byte, fi.Size())
-	if _, err := f.ReadAt(data, 0); err != nil && fi.Size() > 0 {
-		return nil, fmt.Errorf("read bundle spec %s: %w", path, err)
-	}
-	return data, nil
-}
-
-// FileMayRequest is MayRequest for a spec too large to read whole: it
-// streams the file. A container that asks for no GPU passes through
-// however large its spec, as runc would take it.
-func FileMayRequest(path string) (bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	const overlap = 64 // longer than any marker
-	buf := make([]byte, 1<<20+overlap)
-	keep := 0
-	for {
-		n, err := f.Read(buf[keep:])
-		if n > 0 {
-			total := keep + n
-			if MayRequest(buf[:total]) {
-				return true, nil
-			}
-			keep = min(overlap, total)
-			copy(buf, buf[total-keep:total])
-		}
-		if err == io.EOF {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-	}
-}
 
 // MayRequest reports whether a spec can hold a GPU request, without
 // decoding it (internal/reqscan: a leaf package, so that nvbind-hook's

@@ -221,9 +221,4 @@ func Parse(data []byte) (*Policy, error) {
 
 // AnnotationPrefixes returns cfg's extra CDI annotation prefixes without
 // compiling the policy (the runtime's cheap "may this ask for a GPU" test).
-func AnnotationPrefixes(cfg *config.Config) []string {
-	if cfg.Policy == nil {
-		return nil
-	}
-	return cfg.Policy.AnnotationPrefixes
-}
+func AnnotationPrefixes(cfg *config.Config) []string { return cfg.AnnotationPrefixes() }

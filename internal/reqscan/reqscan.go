@@ -6,9 +6,10 @@ package reqscan
 
 import "bytes"
 
-// markers are strings one of which any GPU request contains: the env names
-// and annotation prefixes internal/request reads.
-var markers = [...]string{"NVIDIA_VISIBLE_DEVICES", "NVBIND_PROFILE", "cdi.k8s.io", "nvbind.io"}
+// markers are strings one of which any GPU request contains: the env names,
+// annotation prefixes and volume-mount list (/var/run/nvidia-container-devices)
+// internal/request reads.
+var markers = [...]string{"NVIDIA_VISIBLE_DEVICES", "NVBIND_PROFILE", "cdi.k8s.io", "nvbind.io", "nvidia-container-devices"}
 
 // MayRequest reports whether a spec can hold a GPU request: a request
 // needs one of the markers literally, unless the JSON spells letters as \u
@@ -20,6 +21,20 @@ func MayRequest(data []byte) bool {
 	}
 	for _, m := range markers {
 		if bytes.Contains(data, []byte(m)) {
+			return true
+		}
+	}
+	return false
+}
+
+// MayRequestWith is MayRequest for a config.toml whose [policy] reads CDI
+// annotations under prefixes too.
+func MayRequestWith(data []byte, prefixes []string) bool {
+	if MayRequest(data) {
+		return true
+	}
+	for _, p := range prefixes {
+		if p != "" && bytes.Contains(data, []byte(p)) {
 			return true
 		}
 	}

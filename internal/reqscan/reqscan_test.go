@@ -16,6 +16,8 @@ func TestMayRequest(t *testing.T) {
 		{`{"process":{"env":["NVBIND_PROFILE=ml"]}}`, true},
 		{`{"annotations":{"cdi.k8s.io\/x":"nvidia.com/gpu=0"}}`, true},
 		{`{"annotations":{"nvbind.io/profile":"ml"}}`, true},
+		// The volume-mount list is a request without the env variable.
+		{`{"mounts":[{"destination":"/var/run/nvidia-container-devices/0","source":"/dev/null"}]}`, true},
 		// Letters spelled as \u escapes: decode to be sure.
 		{`{"process":{"env":["\u004eVIDIA_VISIBLE_DEVICES=0"]}}`, true},
 		// A marker cut short at the end of the data is none.
@@ -37,6 +39,24 @@ func TestEveryMarkerFound(t *testing.T) {
 			if !MayRequest([]byte(s)) {
 				t.Errorf("MayRequest(%q) = false", s)
 			}
+		}
+	}
+}
+
+func TestMayRequestWith(t *testing.T) {
+	tests := []struct {
+		spec     string
+		prefixes []string
+		want     bool
+	}{
+		{`{"annotations":{"example.com/gpu":"0"}}`, nil, false},
+		{`{"annotations":{"example.com/gpu":"0"}}`, []string{"", "other.io/"}, false},
+		{`{"annotations":{"example.com/gpu":"0"}}`, []string{"other.io/", "example.com/"}, true},
+		{`{"process":{"env":["NVIDIA_VISIBLE_DEVICES=0"]}}`, []string{"example.com/"}, true},
+	}
+	for _, tt := range tests {
+		if got := MayRequestWith([]byte(tt.spec), tt.prefixes); got != tt.want {
+			t.Errorf("MayRequestWith(%s, %q) = %v, want %v", tt.spec, tt.prefixes, got, tt.want)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package request
 
 import (
-	"bytes"
 	"fmt"
 	"path"
 	"strings"
@@ -42,20 +41,6 @@ type Options struct {
 	DefaultKind string
 	// AnnotationPrefixes are CDI annotation prefixes besides cdi.k8s.io/.
 	AnnotationPrefixes []string
-}
-
-// MayRequestExtra reports the request markers oci.MayRequest does not know:
-// the volume-mount list and configured annotation prefixes.
-func MayRequestExtra(data []byte, prefixes []string) bool {
-	if bytes.Contains(data, []byte("nvidia-container-devices")) {
-		return true
-	}
-	for _, p := range prefixes {
-		if p != "" && bytes.Contains(data, []byte(p)) {
-			return true
-		}
-	}
-	return false
 }
 
 func cdiAnnotation(key string, prefixes []string) bool {

@@ -197,3 +197,76 @@ func TestRuntimeCreateStartLifecycle(t *testing.T) {
 		t.Errorf("containers left: %s", left)
 	}
 }
+
+// TestRuntimePassthroughInit: a create without a request is handed to the
+// runtime while nvbind-runtime initialises, before the packages only the
+// GPU path needs run their init (cmd/nvbind-runtime/internal/passthrough);
+// a create with a request still goes through main, which edits the spec.
+// GODEBUG=inittrace=1 lists each package initialised; the order is the
+// linker's, so this needs the built program. The runtime is a script that
+// says it ran (runc, a Go program, would add its own init trace).
+func TestRuntimePassthroughInit(t *testing.T) {
+	requireRoot(t)
+	s := newSimRoot(t, 1)
+	dir := t.TempDir()
+	runtime := filepath.Join(dir, "runc")
+	os.WriteFile(runtime, []byte("#!/bin/sh\necho \"runtime ran: $*\"\n"), 0o755)
+	data, err := os.ReadFile(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Debug logging would take main's path, which logs "no GPU request".
+	cfg := strings.NewReplacer(`runtimes = ["runc"]`, `runtimes = ["`+runtime+`"]`, `log-level = "debug"`, `log-level = "info"`).Replace(string(data))
+	if !strings.Contains(cfg, runtime) || !strings.Contains(cfg, `log-level = "info"`) {
+		t.Fatalf("unexpected test config:\n%s", data)
+	}
+	os.WriteFile(s.Config, []byte(cfg), 0o644)
+	heavy := []string{"github.com/nvbind/nvbind/internal/", "go.yaml.in/yaml", "tags.cncf.io/", "github.com/godbus/dbus",
+		"github.com/opencontainers/cgroups", "github.com/sirupsen/logrus", "golang.org/x/sys/unix", "crypto/sha256", "encoding/json", "regexp"}
+	light := map[string]bool{"github.com/nvbind/nvbind/internal/handoff": true, "github.com/nvbind/nvbind/internal/configcore": true,
+		"github.com/nvbind/nvbind/internal/ldcache": true}
+
+	b := newBundle(t, "true")
+	before := b.ReadConfig(t)
+	env := append(s.Env(), "GODEBUG=inittrace=1")
+	args := []string{"--root", s.RunRoot, "create", "--bundle", b.Dir, "plain"}
+	r := runRuntime(t, env, args...)
+	if r.Code != 0 || r.Stdout != "runtime ran: "+strings.Join(args, " ")+"\n" {
+		t.Fatalf("create without a request: %s", r)
+	}
+	if !strings.Contains(r.Stderr, "init os @") {
+		t.Fatalf("no init trace: %s", r.Stderr)
+	}
+	for _, line := range strings.Split(r.Stderr, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "init" || light[f[1]] {
+			continue
+		}
+		for _, pkg := range heavy {
+			if strings.HasPrefix(f[1], pkg) {
+				t.Errorf("%s initialised before the passthrough handed the create on:\n%s", f[1], r.Stderr)
+			}
+		}
+	}
+	if after := b.ReadConfig(t); !bytes.Equal(before, after) {
+		t.Errorf("config.json changed for a container without a GPU request")
+	}
+	if got, err := os.Readlink(filepath.Join(s.RunRoot, ".nvbind-runtime.plain")); err != nil || got != runtime {
+		t.Errorf("runtime record: %q %v, want %s", got, err, runtime)
+	}
+
+	// With a request: main, after every package's init, edits the spec.
+	b.SetEnv("NVIDIA_VISIBLE_DEVICES=0")
+	b.Save(t)
+	args[len(args)-1] = "gpu"
+	r = runRuntime(t, env, args...)
+	if r.Code != 0 || r.Stdout != "runtime ran: "+strings.Join(args, " ")+"\n" {
+		t.Fatalf("create with a request: %s", r)
+	}
+	if !strings.Contains(r.Stderr, "init go.yaml.in/yaml") || !strings.Contains(r.Stderr, "init github.com/nvbind/nvbind/internal/profiles") {
+		t.Errorf("create with a request did not initialise the GPU path's packages:\n%s", r.Stderr)
+	}
+	if !strings.Contains(string(b.ReadConfig(t)), "/dev/nvidia0") {
+		t.Errorf("config.json of a GPU request not edited:\n%s", b.ReadConfig(t))
+	}
+}

@@ -1,15 +1,21 @@
-// Package oci understands just enough of runc's command line and of an OCI
-// bundle for nvbind-runtime to find the spec of a `create`, `run` or
-// `restore`, rewrite it, and hand the unchanged command line on to the
-// low-level runtime.
-package oci
+// Package handoff is what nvbind-runtime needs to hand a call on to the
+// low-level runtime: the runtime's command line as it parses it
+// (ParseArgs), which runtime (FindRuntime, and the record of the one that
+// created a container), the bytes of a create's spec, and Exec.
+//
+// It imports no strings, path/filepath or os/exec (path, bytes and small
+// helpers stand in): nvbind-runtime runs it during package init
+// (cmd/nvbind-runtime/internal/passthrough), and a package that imports
+// strings is initialised only after the heavy packages whose paths sort
+// before it. internal/oci re-exports it.
+package handoff
 
 import (
 	"fmt"
-	"path/filepath"
+	"path"
 	"slices"
 	"strconv"
-	"strings"
+	"sync"
 )
 
 // Args is a parsed low-level runtime command line. The original argv is
@@ -73,7 +79,7 @@ const (
 
 // FlavourOf tells the dialect from the runtime's file name.
 func FlavourOf(runtime string) Flavour {
-	if strings.Contains(filepath.Base(runtime), "crun") {
+	if contains(path.Base(runtime), "crun") {
 		return Crun
 	}
 	return Runc
@@ -115,19 +121,29 @@ func merge(tables ...flagTable) flagTable {
 	return out
 }
 
+// dialect is a runtime's flags: the global ones and each verb's.
+type dialect struct {
+	global flagTable
+	verbs  map[string]flagTable
+}
+
+// The tables are built on first use, for the one runtime a call goes to
+// (nvbind-runtime parses its argv while it initialises: see the package
+// comment).
+
 // runc 1.1-1.2 (runc --help, runc VERB --help).
-var (
-	runcGlobal = flagTable{
+var runcDialect = sync.OnceValue(func() dialect {
+	runcGlobal := flagTable{
 		"debug": boolFlag, "log": valueFlag, "log-format": valueFlag, "root": valueFlag,
 		"criu": valueFlag, "systemd-cgroup": boolFlag, "rootless": valueFlag,
 		"help": boolFlag, "h": boolFlag, "version": boolFlag, "v": boolFlag,
 	}
-	runcCreate = flagTable{
+	runcCreate := flagTable{
 		"bundle": valueFlag, "b": valueFlag, "console-socket": valueFlag, "pidfd-socket": valueFlag,
 		"pid-file": valueFlag, "no-pivot": boolFlag, "no-new-keyring": boolFlag,
 		"preserve-fds": uintFlag, "help": boolFlag, "h": boolFlag,
 	}
-	runcVerbs = map[string]flagTable{
+	runcVerbs := map[string]flagTable{
 		"create": runcCreate,
 		"run": merge(runcCreate, flagTable{
 			"detach": boolFlag, "d": boolFlag, "keep": boolFlag, "no-subreaper": boolFlag,
@@ -147,23 +163,24 @@ var (
 		"delete": {"force": boolFlag, "f": boolFlag, "help": boolFlag, "h": boolFlag},
 		"kill":   {"all": boolFlag, "a": boolFlag, "help": boolFlag, "h": boolFlag},
 	}
-)
+	return dialect{runcGlobal, runcVerbs}
+})
 
 // crun 1.x (src/crun.c, create.c, run.c, restore.c). argp adds --help,
 // --usage and -? everywhere.
-var (
-	argpHelp   = flagTable{"help": boolFlag, "usage": boolFlag, "?": boolFlag}
-	crunGlobal = merge(argpHelp, flagTable{
+var crunDialect = sync.OnceValue(func() dialect {
+	argpHelp := flagTable{"help": boolFlag, "usage": boolFlag, "?": boolFlag}
+	crunGlobal := merge(argpHelp, flagTable{
 		"debug": boolFlag, "cgroup-manager": valueFlag, "systemd-cgroup": boolFlag, "log": valueFlag,
 		"log-format": valueFlag, "log-level": valueFlag, "root": valueFlag, "rootless": valueFlag,
 		"version": boolFlag, "v": boolFlag, "V": boolFlag,
 	})
-	crunCreate = merge(argpHelp, flagTable{
+	crunCreate := merge(argpHelp, flagTable{
 		"bundle": valueFlag, "b": valueFlag, "config": valueFlag, "f": valueFlag,
 		"console-socket": valueFlag, "preserve-fds": valueFlag, "no-pivot": boolFlag,
 		"pid-file": valueFlag, "no-subreaper": boolFlag, "no-new-keyring": boolFlag,
 	})
-	crunVerbs = map[string]flagTable{
+	crunVerbs := map[string]flagTable{
 		"create": crunCreate,
 		"run":    merge(crunCreate, flagTable{"detach": boolFlag, "d": boolFlag, "keep": boolFlag}),
 		"restore": merge(argpHelp, flagTable{
@@ -177,7 +194,8 @@ var (
 		"delete": merge(argpHelp, flagTable{"force": boolFlag, "f": boolFlag, "regex": valueFlag, "r": valueFlag}),
 		"kill":   merge(argpHelp, flagTable{"all": boolFlag, "a": boolFlag, "regex": valueFlag, "r": valueFlag}),
 	}
-)
+	return dialect{crunGlobal, crunVerbs}
+})
 
 // setFlag is one parsed flag.
 type setFlag struct {
@@ -191,12 +209,19 @@ type setFlag struct {
 // what is wrong. Other verbs are parsed as far as their container ID when
 // nvbind knows their flags, and left alone otherwise.
 func ParseArgs(argv []string, cwd string, fl Flavour) (*Args, error) {
+	return ParseArgsIn(argv, func() string { return cwd }, fl)
+}
+
+// ParseArgsIn is ParseArgs asking getwd for the working directory, only
+// for a create, run or restore whose bundle or --config is relative (an
+// engine passes absolute ones; this saves two stats on every call).
+func ParseArgsIn(argv []string, getwd func() string, fl Flavour) (*Args, error) {
 	a := &Args{Argv: argv}
-	global, verbs := runcGlobal, runcVerbs
-	parse := parseGoFlags
+	d, parse := runcDialect(), parseGoFlags
 	if fl == Crun {
-		global, verbs, parse = crunGlobal, crunVerbs, parseArgp
+		d, parse = crunDialect(), parseArgp
 	}
+	global, verbs := d.global, d.verbs
 	flags, rest, err := parse(argv, global)
 	if err != nil {
 		return a, err
@@ -279,19 +304,23 @@ func ParseArgs(argv []string, cwd string, fl Flavour) (*Args, error) {
 		return a, &ArgError{Msg: msg}
 	}
 	a.ContainerID = pos[0]
+	cwd := ""
+	if a.Bundle == "" || !path.IsAbs(a.Bundle) || (a.Config != "" && a.Config != SpecFile && !path.IsAbs(a.Config)) {
+		cwd = getwd()
+	}
 	if a.Bundle == "" {
 		a.Bundle = cwd
 	}
-	if !filepath.IsAbs(a.Bundle) {
-		a.Bundle = filepath.Join(cwd, a.Bundle)
+	if !path.IsAbs(a.Bundle) {
+		a.Bundle = path.Join(cwd, a.Bundle)
 	}
 	switch {
 	case a.Config == "" || a.Config == SpecFile:
 		// crun reads the default name after changing into the bundle.
-		a.Config = filepath.Join(a.Bundle, SpecFile)
-	case !filepath.IsAbs(a.Config):
+		a.Config = path.Join(a.Bundle, SpecFile)
+	case !path.IsAbs(a.Config):
 		// Any other name crun resolves before it changes directory.
-		a.Config = filepath.Join(cwd, a.Config)
+		a.Config = path.Join(cwd, a.Config)
 	}
 	return a, nil
 }
@@ -323,7 +352,7 @@ func parseGoFlags(args []string, table flagTable) ([]setFlag, []string, error) {
 		}
 		args = args[1:]
 		value, inline := "", false
-		if i := strings.IndexByte(name, '='); i >= 0 {
+		if i := indexByte(name, '='); i >= 0 {
 			name, value, inline = name[:i], name[i+1:], true
 		}
 		f, err := takeValue(table, s, name, value, inline, &args, true)
@@ -385,7 +414,7 @@ func reorderArgs(table flagTable, args []string) []string {
 			return append(flags, rest...)
 		case urfaveIsFlag(table, arg):
 			flags = append(flags, arg)
-			mayBeValue = !strings.Contains(arg, "=")
+			mayBeValue = indexByte(arg, '=') < 0
 		default:
 			rest = append(rest, arg)
 		}
@@ -396,16 +425,19 @@ func reorderArgs(table flagTable, args []string) []string {
 // urfaveIsFlag is urfave/cli v1's argIsFlag: strip up to two dashes and
 // anything from '=' on, and look the name up.
 func urfaveIsFlag(table flagTable, arg string) bool {
-	if arg == "-" || arg == "--" || !strings.HasPrefix(arg, "-") {
+	if arg == "-" || arg == "--" || !hasPrefix(arg, "-") {
 		return false
 	}
-	if strings.HasPrefix(arg, "--") {
-		arg = strings.Replace(arg, "-", "", 2)
+	// The dashes removed are the leading ones.
+	if hasPrefix(arg, "--") {
+		arg = arg[2:]
 	}
-	if strings.HasPrefix(arg, "-") {
-		arg = strings.Replace(arg, "-", "", 1)
+	if hasPrefix(arg, "-") {
+		arg = arg[1:]
 	}
-	arg = strings.Split(arg, "=")[0]
+	if i := indexByte(arg, '='); i >= 0 {
+		arg = arg[:i]
+	}
 	return table[arg] != 0
 }
 
@@ -425,8 +457,8 @@ func parseArgp(args []string, table flagTable) ([]setFlag, []string, error) {
 			break
 		}
 		args = args[1:]
-		if strings.HasPrefix(s, "--") {
-			name, value, inline := strings.Cut(s[2:], "=")
+		if hasPrefix(s, "--") {
+			name, value, inline := cut(s[2:], '=')
 			if len(name) < 2 {
 				return nil, nil, &ArgError{s, "not a flag nvbind-runtime knows for this runtime"}
 			}
@@ -453,4 +485,35 @@ func parseArgp(args []string, table flagTable) ([]setFlag, []string, error) {
 		}
 	}
 	return flags, args, nil
+}
+
+// Stand-ins for the strings functions this package would use (see the
+// package comment).
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// cut is strings.Cut at a byte.
+func cut(s string, sep byte) (before, after string, found bool) {
+	if i := indexByte(s, sep); i >= 0 {
+		return s[:i], s[i+1:], true
+	}
+	return s, "", false
 }

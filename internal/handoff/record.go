@@ -1,12 +1,11 @@
-package oci
+package handoff
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
+	"path"
 )
 
 // record.go remembers which low-level runtime created a container, so that
@@ -22,13 +21,13 @@ var DefaultRecordDir = "/run/nvbind/runtimes"
 // or one that is not a plain file name).
 func recordPath(a *Args) string {
 	id := a.ContainerID
-	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\x00") || len(id) > 200 {
+	if id == "" || id == "." || id == ".." || indexByte(id, '/') >= 0 || indexByte(id, 0) >= 0 || len(id) > 200 {
 		return ""
 	}
 	if a.Root != "" {
-		return filepath.Join(a.Root, ".nvbind-runtime."+id)
+		return path.Join(a.Root, ".nvbind-runtime."+id)
 	}
-	return filepath.Join(DefaultRecordDir, id)
+	return path.Join(DefaultRecordDir, id)
 }
 
 // RecordRuntime writes down runtime as the one that creates a's container.
@@ -36,20 +35,24 @@ func recordPath(a *Args) string {
 // on every create (no fsync: it lives as long as the runtime's state on
 // tmpfs).
 func RecordRuntime(a *Args, runtime string) error {
-	path := recordPath(a)
-	if path == "" {
+	rec := recordPath(a)
+	if rec == "" {
 		return nil
 	}
-	err := os.Symlink(runtime, path)
+	err := os.Symlink(runtime, rec)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err = os.MkdirAll(filepath.Dir(path), 0o700); err == nil {
-			err = os.Symlink(runtime, path)
+		if err = os.MkdirAll(path.Dir(rec), 0o700); err == nil {
+			err = os.Symlink(runtime, rec)
 		}
 	}
 	if errors.Is(err, fs.ErrExist) {
-		// Left by an earlier container of the same name.
-		os.Remove(path)
-		err = os.Symlink(runtime, path)
+		// Left by an earlier container of the same name: kept when it
+		// names the same runtime.
+		if old, rerr := os.Readlink(rec); rerr == nil && old == runtime {
+			return nil
+		}
+		os.Remove(rec)
+		err = os.Symlink(runtime, rec)
 	}
 	if err != nil {
 		return fmt.Errorf("record runtime: %w", err)
@@ -60,12 +63,12 @@ func RecordRuntime(a *Args, runtime string) error {
 // RecordedRuntime returns the runtime recorded for a's container, if an
 // executable one is.
 func RecordedRuntime(a *Args) (string, bool) {
-	path := recordPath(a)
-	if path == "" {
+	rec := recordPath(a)
+	if rec == "" {
 		return "", false
 	}
-	runtime, err := os.Readlink(path)
-	if err != nil || !filepath.IsAbs(runtime) {
+	runtime, err := os.Readlink(rec)
+	if err != nil || !path.IsAbs(runtime) {
 		return "", false
 	}
 	if fi, err := os.Stat(runtime); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
@@ -76,7 +79,7 @@ func RecordedRuntime(a *Args) (string, bool) {
 
 // ForgetRuntime removes a's record (on delete).
 func ForgetRuntime(a *Args) {
-	if path := recordPath(a); path != "" {
-		os.Remove(path)
+	if rec := recordPath(a); rec != "" {
+		os.Remove(rec)
 	}
 }

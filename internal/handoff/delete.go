@@ -1,4 +1,4 @@
-package oci
+package handoff
 
 // Force reports whether a delete was given --force (-f): the ledger keeps
 // a running container's GPUs on a delete without it, which the runtime

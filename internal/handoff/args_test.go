@@ -1,7 +1,10 @@
-package oci
+package handoff
 
 import (
+	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -126,16 +129,78 @@ func TestRecordRuntime(t *testing.T) {
 }
 
 func TestFindRuntime(t *testing.T) {
-	t.Setenv("PATH", "")
-	got, err := FindRuntime([]string{"no-such-runtime", "sh"})
-	if err != nil || !strings.HasSuffix(got, "/sh") {
-		t.Fatalf("empty PATH: got %q, %v; want sh from the default path", got, err)
+	for _, look := range []func(string) (string, error){nil, exec.LookPath} {
+		t.Setenv("PATH", "")
+		got, err := FindRuntime([]string{"no-such-runtime", "sh"}, look)
+		if err != nil || !strings.HasSuffix(got, "/sh") {
+			t.Fatalf("empty PATH: got %q, %v; want sh from the default path", got, err)
+		}
+		if _, err := FindRuntime([]string{"no-such-runtime"}, look); err == nil || !strings.Contains(err.Error(), "no-such-runtime") {
+			t.Fatalf("want an error naming the runtimes tried, got %v", err)
+		}
+		if got, err := FindRuntime([]string{"/bin/true"}, look); err != nil || got != "/bin/true" {
+			t.Fatalf("absolute path: %q %v", got, err)
+		}
+		// Never this very program: a list that names it cannot loop.
+		self, _ := os.Executable()
+		if got, err := FindRuntime([]string{self, "/bin/true"}, look); err != nil || got != "/bin/true" {
+			t.Fatalf("self first: %q %v, want /bin/true", got, err)
+		}
+		t.Setenv("PATH", filepath.Dir(self))
+		if got, err := FindRuntime([]string{filepath.Base(self), "/bin/true"}, look); err != nil || got != "/bin/true" {
+			t.Fatalf("self through PATH: %q %v, want /bin/true", got, err)
+		}
+		t.Setenv("PATH", "/nonexistent:/usr/bin:/bin")
+		if got, err := FindRuntime([]string{"true"}, look); err != nil || !strings.HasSuffix(got, "/true") || !filepath.IsAbs(got) {
+			t.Fatalf("through PATH: %q %v", got, err)
+		}
 	}
-	if _, err := FindRuntime([]string{"no-such-runtime"}); err == nil || !strings.Contains(err.Error(), "no-such-runtime") {
-		t.Fatalf("want an error naming the runtimes tried, got %v", err)
+	// A runtime found through a relative PATH entry: os/exec's answer
+	// depends on GODEBUG, so the light lookup says it cannot tell.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "rt"), []byte("#!/bin/sh\n"), 0o755)
+	t.Chdir(dir)
+	t.Setenv("PATH", "/nonexistent::/bin")
+	if _, err := FindRuntime([]string{"rt"}, nil); !errors.Is(err, ErrUnsure) {
+		t.Fatalf("relative PATH entry: %v, want ErrUnsure", err)
 	}
-	if got, err := FindRuntime([]string{"/bin/true"}); err != nil || got != "/bin/true" {
-		t.Fatalf("absolute path: %q %v", got, err)
+	if got, err := FindRuntime([]string{"rt", "true"}, exec.LookPath); err != nil || got != "/bin/true" {
+		t.Fatalf("relative PATH entry with os/exec: %q %v, want it skipped", got, err)
+	}
+}
+
+// TestLookPath: LookPath answers as os/exec's LookPath does, but where
+// that depends on GODEBUG.
+func TestLookPath(t *testing.T) {
+	dir := t.TempDir()
+	for name, mode := range map[string]os.FileMode{"exe": 0o755, "noexec": 0o644} {
+		os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), mode)
+	}
+	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sub", "exe"), []byte("#!/bin/sh\n"), 0o755)
+	os.Mkdir(filepath.Join(dir, "adir"), 0o755)
+	t.Chdir(dir)
+	tests := []struct{ path, file string }{
+		{dir, "exe"}, {dir, "noexec"}, {dir, "adir"}, {dir, "missing"},
+		{dir + ":/bin", "true"}, {"/nonexistent:" + dir, "exe"}, {dir + "/", "exe"},
+		{"/bin", ""}, {"/bin", "."}, {"/bin", ".."}, {dir, "sub/exe"}, {dir, "./exe"}, {dir, dir + "/exe"},
+		{dir, "./noexec"}, {dir, "adir/"}, {"", "exe"}, {":", "true"},
+	}
+	for _, tt := range tests {
+		t.Setenv("PATH", tt.path)
+		got, err := LookPath(tt.file)
+		want, werr := exec.LookPath(tt.file)
+		if got != want || (err == nil) != (werr == nil) {
+			t.Errorf("PATH=%s LookPath(%q) = %q, %v; os/exec: %q, %v", tt.path, tt.file, got, err, want, werr)
+		}
+	}
+	// Found through a relative entry: os/exec reports ErrDot (or takes it
+	// with GODEBUG=execerrdot=0); LookPath cannot tell.
+	for _, p := range []string{".", "sub", ":/bin", "/nonexistent:"} {
+		t.Setenv("PATH", p)
+		if _, err := LookPath("exe"); !errors.Is(err, ErrUnsure) {
+			t.Errorf("PATH=%s: %v, want ErrUnsure", p, err)
+		}
 	}
 }
 
