@@ -11,6 +11,8 @@ import (
 	"github.com/nvbind/nvbind/internal/config"
 	"github.com/nvbind/nvbind/internal/hookdoor"
 	"github.com/nvbind/nvbind/internal/oci"
+	"github.com/nvbind/nvbind/internal/policy"
+	"github.com/nvbind/nvbind/internal/reqscan"
 )
 
 // nvidiaHookName is the program dockerd's --gpus looks up on its PATH and
@@ -45,6 +47,19 @@ func doorArgv(argv []string, envConfig string) []string {
 		}
 	}
 	return append(out, "--config="+envConfig)
+}
+
+// prefixRequest reports whether data may ask for a GPU through one of the
+// config's own annotation prefixes ([policy] annotation-prefixes). A config
+// that cannot be read has none here: the spec, which asks for nothing
+// nvbind knows without one, goes back unchanged, as before.
+func prefixRequest(data []byte, configPath string) bool {
+	cfg, err := config.LoadFile(configPath)
+	if err != nil {
+		return false
+	}
+	prefixes := policy.AnnotationPrefixes(cfg)
+	return len(prefixes) > 0 && reqscan.MayRequestWith(data, prefixes)
 }
 
 // needsCleanEnv: every subcommand but precreate re-executes itself with an
@@ -89,7 +104,7 @@ func runDoor(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int
 		if err != nil {
 			return fail(exitFailed, "%s: %v", sub, err)
 		}
-		if !oci.MayRequest(data) {
+		if !oci.MayRequest(data) && !prefixRequest(data, *path) {
 			if _, err := stdout.Write(data); err != nil {
 				return fail(exitFailed, "%s: %v", sub, err)
 			}

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path"
 
+	"github.com/nvbind/nvbind/internal/configcore"
 	"github.com/nvbind/nvbind/internal/reqscan"
 )
 
@@ -52,7 +53,7 @@ func init() {
 		return
 	}
 	stdin = bytes.NewReader(data)
-	if len(data) == 0 || reqscan.MayRequest(data) {
+	if len(data) == 0 || reqscan.MayRequest(data) || !plainConfig(os.Args) {
 		return
 	}
 	if _, err := os.Stdout.Write(data); err != nil {
@@ -61,6 +62,34 @@ func init() {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// plainConfig reports whether the config main would read is one
+// configcore reads without the decoder and valid: then it has no [policy]
+// table, so no annotation prefix of its own can ask for a GPU, and main
+// would not refuse it. Anything else is main's to read and judge.
+func plainConfig(argv []string) bool {
+	p := configFlag(argv[2:])
+	if p == "" {
+		p = configcore.Path()
+	}
+	cfg, err := configcore.Load(p, configcore.ParseFastOnly)
+	return err == nil && len(cfg.AnnotationPrefixes()) == 0
+}
+
+// configFlag is the value of precreate's --config flag ("" when absent).
+func configFlag(rest []string) string {
+	switch len(rest) {
+	case 1:
+		for _, f := range []string{"--config=", "-config="} {
+			if hasPrefix(rest[0], f) {
+				return rest[0][len(f):]
+			}
+		}
+	case 2:
+		return rest[1]
+	}
+	return ""
 }
 
 // Stdin is where main reads the precreate spec from: what init read, if it
