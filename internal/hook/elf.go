@@ -3,6 +3,7 @@ package hook
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -41,15 +42,12 @@ var errNotLibrary = errors.New("not an ELF shared object")
 // dynamic segment (stripped libraries have no section headers). Anything
 // malformed is an error; no offset is trusted to be in bounds.
 func inspectLibrary(r io.ReaderAt) (library, error) {
-	f, err := elf.NewFile(r)
+	f, err := readELFHeaders(r)
 	if err != nil {
 		return library{}, fmt.Errorf("%w: %v", errNotLibrary, err)
 	}
 	if f.Type != elf.ET_DYN {
 		return library{}, fmt.Errorf("%w: type %v", errNotLibrary, f.Type)
-	}
-	if len(f.Progs) > maxProgHeaders {
-		return library{}, fmt.Errorf("%w: %d program headers", errNotLibrary, len(f.Progs))
 	}
 
 	// The first PT_LOAD gives the load bias that turns DT_STRTAB's address
@@ -163,6 +161,99 @@ dynamic:
 		return library{}, fmt.Errorf("unsupported machine %v (class %v)", f.Machine, f.Class)
 	}
 	return lib, nil
+}
+
+// elfHeaders is what inspectLibrary needs of an ELF file's header and
+// program headers.
+type elfHeaders struct {
+	Class     elf.Class
+	ByteOrder binary.ByteOrder
+	Type      elf.Type
+	Machine   elf.Machine
+	Progs     []progHeader
+}
+
+type progHeader struct {
+	Type               elf.ProgType
+	Off, Vaddr, Filesz uint64
+}
+
+// headerRead is what the first read takes: the ELF header and, for any
+// usual library, its program headers too.
+const headerRead = 4096
+
+// readELFHeaders reads the ELF header and the program headers, as the
+// loader and ldconfig do, in one read for a usual library (debug/elf's
+// NewFile also reads every section header and their names, which a
+// library need not even have).
+func readELFHeaders(r io.ReaderAt) (*elfHeaders, error) {
+	buf := make([]byte, headerRead)
+	n, err := r.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	buf = buf[:n]
+	if len(buf) < 52 || string(buf[:4]) != elf.ELFMAG {
+		return nil, errors.New("bad magic number")
+	}
+	h := &elfHeaders{Class: elf.Class(buf[elf.EI_CLASS])}
+	switch elf.Data(buf[elf.EI_DATA]) {
+	case elf.ELFDATA2LSB:
+		h.ByteOrder = binary.LittleEndian
+	case elf.ELFDATA2MSB:
+		h.ByteOrder = binary.BigEndian
+	default:
+		return nil, fmt.Errorf("unknown ELF data encoding %d", buf[elf.EI_DATA])
+	}
+	if elf.Version(buf[elf.EI_VERSION]) != elf.EV_CURRENT {
+		return nil, fmt.Errorf("unknown ELF version %d", buf[elf.EI_VERSION])
+	}
+	bo := h.ByteOrder
+	h.Type, h.Machine = elf.Type(bo.Uint16(buf[16:])), elf.Machine(bo.Uint16(buf[18:]))
+	var phoff uint64
+	var phentsize, phnum, want int
+	switch h.Class {
+	case elf.ELFCLASS64:
+		if len(buf) < 64 {
+			return nil, errors.New("truncated ELF header")
+		}
+		phoff, phentsize, phnum, want = bo.Uint64(buf[32:]), int(bo.Uint16(buf[54:])), int(bo.Uint16(buf[56:])), 56
+	case elf.ELFCLASS32:
+		phoff, phentsize, phnum, want = uint64(bo.Uint32(buf[28:])), int(bo.Uint16(buf[42:])), int(bo.Uint16(buf[44:])), 32
+	default:
+		return nil, fmt.Errorf("unknown ELF class %d", buf[elf.EI_CLASS])
+	}
+	if phnum > maxProgHeaders {
+		return nil, fmt.Errorf("%d program headers", phnum)
+	}
+	if phnum > 0 && phentsize != want {
+		return nil, fmt.Errorf("program header size %d", phentsize)
+	}
+	if phoff > 1<<40 {
+		return nil, errors.New("program headers out of range")
+	}
+	size := phnum * phentsize
+	var ph []byte
+	if end := phoff + uint64(size); end <= uint64(len(buf)) {
+		ph = buf[phoff:end]
+	} else {
+		ph = make([]byte, size)
+		if n, err := r.ReadAt(ph, int64(phoff)); n < size {
+			return nil, fmt.Errorf("truncated program headers: %v", err)
+		}
+	}
+	h.Progs = make([]progHeader, phnum)
+	for i := range h.Progs {
+		e := ph[i*phentsize:]
+		p := &h.Progs[i]
+		p.Type = elf.ProgType(bo.Uint32(e))
+		if h.Class == elf.ELFCLASS64 {
+			p.Off, p.Vaddr, p.Filesz = bo.Uint64(e[8:]), bo.Uint64(e[16:]), bo.Uint64(e[32:])
+		} else {
+			p.Off, p.Vaddr, p.Filesz = uint64(bo.Uint32(e[4:])), uint64(bo.Uint32(e[8:])), uint64(bo.Uint32(e[16:]))
+		}
+	}
+	return h, nil
 }
 
 // readString reads the NUL-terminated string at off, of at most max bytes.

@@ -231,3 +231,39 @@ func requireProgram(t *testing.T, name string) string {
 	t.Skipf("%s not available: %v", name, errors.Unwrap(err))
 	return ""
 }
+
+// TestInspectLibraryHostLibraries: on the real libraries of this machine,
+// inspectLibrary reads the SONAME debug/elf reads.
+func TestInspectLibraryHostLibraries(t *testing.T) {
+	paths, _ := filepath.Glob("/usr/lib/x86_64-linux-gnu/lib*.so.*")
+	if len(paths) == 0 {
+		t.Skip("no host libraries")
+	}
+	checked := 0
+	for _, p := range paths {
+		if st, err := os.Lstat(p); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		ref, err := elf.Open(p)
+		if err != nil {
+			continue
+		}
+		names, err := ref.DynString(elf.DT_SONAME)
+		ref.Close()
+		if err != nil || len(names) != 1 {
+			continue
+		}
+		f, _ := os.Open(p)
+		lib, err := inspectLibrary(f)
+		f.Close()
+		if err != nil || lib.soname != names[0] || lib.flags != flagX8664Lib64|flagELFLibc6 {
+			t.Errorf("%s: %+v, %v; want SONAME %s", p, lib, err, names[0])
+		}
+		if checked++; checked == 300 {
+			break
+		}
+	}
+	if checked == 0 {
+		t.Skip("no host library with a SONAME")
+	}
+}

@@ -110,6 +110,7 @@ type folderScan struct {
 	keys   []string // cache keys in the order found
 	byKey  map[string][]candidate
 	byName map[string]candidate
+	listed map[string]bool // every name the folder held when read
 }
 
 // scanFolder reads the libraries in dir (a clean container path). It
@@ -151,7 +152,11 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 	sort.Strings(names)
 	dfd := int(df.Fd())
 
-	s := &folderScan{dir: dir, handle: df, byKey: map[string][]candidate{}, byName: map[string]candidate{}}
+	s := &folderScan{dir: dir, handle: df, byKey: map[string][]candidate{}, byName: map[string]candidate{},
+		listed: make(map[string]bool, len(names))}
+	for _, name := range names {
+		s.listed[name] = true
+	}
 	// Regular files first, then links: a link to a file of the same
 	// folder (libcuda.so.1 -> libcuda.so.580.95.05) reuses what that file's
 	// ELF header said instead of resolving and reading it again.
@@ -164,13 +169,14 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 		if !isLibraryName(name) {
 			continue
 		}
-		var st unix.Stat_t
 		if isPending[name] {
-			// What the mount will show: the host file, links followed.
-			if err := unix.Stat(h.Pending[path.Join(dir, name)], &st); err != nil {
-				continue
-			}
-		} else if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			// The mount shows the host file, links followed: inspect
+			// skips it unless it is a regular file.
+			files = append(files, entry{name, false})
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			continue
 		}
 		switch st.Mode & unix.S_IFMT {
@@ -223,7 +229,7 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 func (h *Hook) linkFolder(s *folderScan) []ldcache.Entry {
 	var entries []ldcache.Entry
 	for _, key := range s.keys {
-		lib, err := h.ensureSONAMELink(int(s.handle.Fd()), s.dir, key, s.byKey[key], s.byName)
+		lib, err := h.ensureSONAMELink(int(s.handle.Fd()), s, key)
 		if err != nil {
 			h.warnf("skipping %s: %v", path.Join(s.dir, key), err)
 			continue
@@ -237,11 +243,23 @@ func (h *Hook) linkFolder(s *folderScan) []ldcache.Entry {
 // as ldconfig does: it creates the link when key is missing or a dangling
 // link, and repoints a link that names another file. A regular file at key
 // is left alone. It returns the library that dir/key now resolves to.
-func (h *Hook) ensureSONAMELink(dfd int, dir, key string, cands []candidate, byName map[string]candidate) (library, error) {
+func (h *Hook) ensureSONAMELink(dfd int, s *folderScan, key string) (library, error) {
+	dir, cands, byName := s.dir, s.byKey[key], s.byName
 	var newest *candidate
 	for i, c := range cands {
 		if !c.isLink && (newest == nil || ldcache.Libcmp(c.name, newest.name) > 0) {
 			newest = &cands[i]
+		}
+	}
+	if newest != nil && newest.name != key && !s.listed[key] {
+		// Not there when the folder was read: make the link, and look
+		// closer only if something made the name since.
+		err := unix.Symlinkat(newest.name, dfd, key)
+		if err == nil {
+			return newest.lib, nil
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			return library{}, fmt.Errorf("link to %s: %w", newest.name, err)
 		}
 	}
 	target, isLink, err := readlinkat(dfd, key)
@@ -278,26 +296,61 @@ func (h *Hook) inspect(p string) (library, error) {
 	if host, ok := h.Pending[p]; ok {
 		return inspectHostFile(host)
 	}
-	f, err := h.Root.openRegular(p)
-	if errors.Is(err, errNotRegular) {
-		return library{}, errNotLibrary
+	fd, err := h.Root.openRegularFD(p)
+	if errors.Is(err, errNoOpenat2) {
+		f, err := h.Root.openRegularSlow(p)
+		if err != nil {
+			return library{}, notLibrary(err)
+		}
+		defer f.Close()
+		return inspectLibrary(f)
 	}
 	if err != nil {
-		return library{}, err
+		return library{}, notLibrary(err)
 	}
-	defer f.Close()
-	return inspectLibrary(f)
+	defer unix.Close(fd)
+	return inspectLibrary(fdReader(fd))
+}
+
+// notLibrary makes "not a regular file" the "not a library" it means here.
+func notLibrary(err error) error {
+	if errors.Is(err, errNotRegular) {
+		return errNotLibrary
+	}
+	return err
 }
 
 // inspectHostFile reads the library the runtime will mount from host, a
 // path from a trusted CDI spec.
 func inspectHostFile(host string) (library, error) {
-	f, err := os.Open(host)
+	fd, err := unix.Open(host, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
+		return library{}, &os.PathError{Op: "open", Path: host, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return library{}, err
 	}
-	defer f.Close()
-	return inspectLibrary(f)
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return library{}, errNotLibrary
+	}
+	return inspectLibrary(fdReader(fd))
+}
+
+// fdReader reads a file descriptor with pread: no os.File, whose set-up
+// tries the poller on every library opened.
+type fdReader int
+
+func (r fdReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := unix.Pread(int(r), p, off)
+	if err != nil {
+		return 0, err
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // isLibraryName is ldconfig's filter: lib* or ld-* names containing ".so".

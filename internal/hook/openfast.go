@@ -141,34 +141,45 @@ func (r *Root) mkdirAllFast(p string, depth int) (*os.File, error) {
 // file. That is two syscalls where a reopen through /proc costs a dozen,
 // once per library.
 func (r *Root) openRegular(p string) (*os.File, error) {
-	rootfd := int(r.dir.Fd())
-	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: inRoot}
-	pfd, err := openat2(rootfd, p, &how)
+	fd, err := r.openRegularFD(p)
 	if errors.Is(err, errNoOpenat2) {
 		return r.openRegularSlow(p)
 	}
 	if err != nil {
 		return nil, err
 	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+// openRegularFD is openRegular's fast path, returning the bare descriptor
+// (errNoOpenat2 without openat2): reading a library's headers with pread
+// on it spares os.File's set-up, which tries the poller on every file.
+func (r *Root) openRegularFD(p string) (int, error) {
+	rootfd := int(r.dir.Fd())
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: inRoot}
+	pfd, err := openat2(rootfd, p, &how)
+	if err != nil {
+		return -1, err
+	}
 	defer unix.Close(pfd)
 	var st unix.Stat_t
 	if err := unix.Fstat(pfd, &st); err != nil {
-		return nil, err
+		return -1, err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, errNotRegular
+		return -1, errNotRegular
 	}
 	how.Flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
 	fd, err := openat2(rootfd, p, &how)
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
 	var st2 unix.Stat_t
 	if err := unix.Fstat(fd, &st2); err != nil || st2.Dev != st.Dev || st2.Ino != st.Ino {
 		unix.Close(fd)
-		return nil, fmt.Errorf("%s changed while it was opened", p)
+		return -1, fmt.Errorf("%s changed while it was opened", p)
 	}
-	return os.NewFile(uintptr(fd), p), nil
+	return fd, nil
 }
 
 var errNotRegular = errors.New("not a regular file")

@@ -79,6 +79,12 @@ func (h *Hook) CreateSymlinks(links []Link) error {
 func (h *Hook) createSymlink(l Link, dfd int, base string) error {
 	// Something else may create or remove the name between the look and
 	// the change; look again a few times rather than fail at once.
+	// Most links are new: make the link first and look only if the name
+	// is taken.
+	err := unix.Symlinkat(l.Target, dfd, base)
+	if err == nil || !errors.Is(err, unix.EEXIST) {
+		return err
+	}
 	for range 3 {
 		cur, isLink, err := readlinkat(dfd, base)
 		switch {

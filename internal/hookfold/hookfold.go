@@ -288,11 +288,36 @@ type view struct {
 	resolved map[string]string
 }
 
-// real is p's container path once the image's symlinks are followed.
+// real is p (a clean container path) once the image's symlinks are
+// followed. Components are looked at one by one, each folder once for all
+// the paths below it; a symlink is left to securejoin, which resolves it
+// inside the rootfs as runc does.
 func (v *view) real(p string) (string, error) {
+	if p == "/" {
+		return p, nil
+	}
 	if r, ok := v.resolved[p]; ok {
 		return r, nil
 	}
+	parent, err := v.real(path.Dir(p))
+	if err != nil {
+		return "", err
+	}
+	r := path.Join(parent, path.Base(p))
+	var st unix.Stat_t
+	if err := unix.Lstat(v.rootfs+r, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		if r, err = v.follow(p); err != nil {
+			return "", err
+		}
+	}
+	// Missing (or under a file): the rest of the path is taken as written,
+	// as securejoin and runc take it.
+	v.resolved[p] = r
+	return r, nil
+}
+
+// follow resolves p with securejoin.
+func (v *view) follow(p string) (string, error) {
 	joined, err := securejoin.SecureJoin(v.rootfs, p)
 	if err != nil {
 		return "", err
@@ -301,9 +326,7 @@ func (v *view) real(p string) (string, error) {
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 		return "", fmt.Errorf("%s resolves outside the rootfs", p)
 	}
-	r := path.Clean("/" + filepath.ToSlash(rel))
-	v.resolved[p] = r
-	return r, nil
+	return path.Clean("/" + filepath.ToSlash(rel)), nil
 }
 
 // under reports whether p is dir or below it.
