@@ -114,7 +114,7 @@ func planInto(before, after *rspec.Spec, bundle string, log *logrus.Logger) (*in
 		if containsMount(before.Mounts, m) {
 			continue
 		}
-		if !isBind(m) {
+		if !oci.IsBind(m) {
 			log.Warnf("prestart: mount %s (%s) not applied: only bind mounts can be added to a created container", m.Destination, m.Type)
 			continue
 		}
@@ -203,18 +203,6 @@ func newEntries(before, after []string) []string {
 		}
 	}
 	return out
-}
-
-func isBind(m rspec.Mount) bool {
-	if m.Type == "bind" {
-		return true
-	}
-	for _, o := range m.Options {
-		if o == "bind" || o == "rbind" {
-			return true
-		}
-	}
-	return false
 }
 
 // source is a driver file or directory cloned from the host as a detached

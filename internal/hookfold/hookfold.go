@@ -178,7 +178,7 @@ func DropLinkMounts(spec *rspec.Spec, linkDir string) {
 		return
 	}
 	spec.Mounts = slices.DeleteFunc(spec.Mounts, func(m rspec.Mount) bool {
-		return isBind(m) && filepath.Dir(m.Source) == filepath.Clean(linkDir)
+		return oci.IsBind(m) && filepath.Dir(m.Source) == filepath.Clean(linkDir)
 	})
 }
 
@@ -389,7 +389,7 @@ func (v *view) check(spec *rspec.Spec, c Container, p *plan, o Options) (map[str
 			if r != path.Join(parent, path.Base(dest)) {
 				return nil, fmt.Sprintf("mount %s lands on a symlink of the image", dest)
 			}
-			if !isBind(m) {
+			if !oci.IsBind(m) {
 				return nil, fmt.Sprintf("mount %s in a library folder is not a bind mount", dest)
 			}
 			for _, f := range names {
@@ -484,13 +484,6 @@ func (v *view) checkChmods(spec *rspec.Spec, p *plan, o Options) string {
 		}
 	}
 	return ""
-}
-
-func isBind(m rspec.Mount) bool {
-	if m.Type == "bind" {
-		return true
-	}
-	return slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
 }
 
 // linkFolder returns a host folder holding exactly links (by their base

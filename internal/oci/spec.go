@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
@@ -221,4 +222,10 @@ func (d *Document) Lookup(path ...string) (gjson.Result, error) {
 		}
 	}
 	return gjson.Result{}, nil
+}
+
+// IsBind reports whether m is a bind mount, as runc reads it: type "bind"
+// or a bind/rbind option.
+func IsBind(m rspec.Mount) bool {
+	return m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
 }

@@ -19,17 +19,7 @@ import (
 func TestHookOneProcessCleanEnv(t *testing.T) {
 	requireRoot(t)
 	s := newGeneratedSimRoot(t, 2)
-	dir := t.TempDir()
-	calls := filepath.Join(dir, "calls")
-	wrapper := filepath.Join(dir, "nvbind-hook")
-	script := fmt.Sprintf("#!/bin/sh\n{ echo CALL \"$*\"; env; } >> %s\nexec %s \"$@\"\n", calls, bins.Hook)
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// The spec names the wrapper as its hook.
-	spec := filepath.Join(s.SpecDir, "nvidia.yaml")
-	data, _ := os.ReadFile(spec)
-	os.WriteFile(spec, []byte(strings.ReplaceAll(string(data), bins.Hook, wrapper)), 0o644)
+	calls, _ := hookWrapper(t, s, `{ echo CALL "$*"; env; }`)
 
 	b := newBundle(t, "sh", "-c", "ls -l /usr/lib/x86_64-linux-gnu/libcuda.so.1 /etc/ld.so.cache && stat -c %a /dev/dri")
 	b.SetEnv("NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=all",
@@ -81,13 +71,7 @@ func TestHookWorkInRuntime(t *testing.T) {
 	}
 	setup := func(t *testing.T, hookProcess bool, devices string) (*SimRoot, *Bundle, string, string) {
 		s := newGeneratedSimRoot(t, 2)
-		dir := t.TempDir()
-		calls := filepath.Join(dir, "calls")
-		wrapper := filepath.Join(dir, "nvbind-hook")
-		os.WriteFile(wrapper, []byte(fmt.Sprintf("#!/bin/sh\necho CALL >> %s\nexec %s \"$@\"\n", calls, bins.Hook)), 0o755)
-		spec := filepath.Join(s.SpecDir, "nvidia.yaml")
-		data, _ := os.ReadFile(spec)
-		os.WriteFile(spec, []byte(strings.ReplaceAll(string(data), bins.Hook, wrapper)), 0o644)
+		calls, wrapper := hookWrapper(t, s, "echo CALL")
 		configure(t, s, hookProcess, wrapper)
 		b := newBundle(t, "sh", "-c", script)
 		withLdconfig(t, b)
@@ -160,4 +144,26 @@ func TestHookWorkInRuntime(t *testing.T) {
 			}
 		}
 	})
+}
+
+// hookWrapper puts a script in place of nvbind-hook in s's generated spec:
+// it appends what record prints to the returned calls file, then runs
+// nvbind-hook with the same arguments.
+func hookWrapper(t *testing.T, s *SimRoot, record string) (calls, wrapper string) {
+	t.Helper()
+	dir := t.TempDir()
+	calls, wrapper = filepath.Join(dir, "calls"), filepath.Join(dir, "nvbind-hook")
+	script := fmt.Sprintf("#!/bin/sh\n%s >> %s\nexec %s \"$@\"\n", record, calls, bins.Hook)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := filepath.Join(s.SpecDir, "nvidia.yaml")
+	data, err := os.ReadFile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(spec, []byte(strings.ReplaceAll(string(data), bins.Hook, wrapper)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return calls, wrapper
 }
