@@ -111,6 +111,9 @@ type folderScan struct {
 	byKey  map[string][]candidate
 	byName map[string]candidate
 	listed map[string]bool // every name the folder held when read
+	// linkTarget holds the targets of the library links read, so that
+	// making the SONAME links does not read them again.
+	linkTarget map[string]string
 }
 
 // scanFolder reads the libraries in dir (a clean container path). It
@@ -135,12 +138,16 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 			df.Close()
 		}
 	}()
-	names, err := df.Readdirnames(maxFolderEntries + 1)
-	if err != nil && !errors.Is(err, io.EOF) {
+	dfd := int(df.Fd())
+	ents, err := readDirents(dfd, maxFolderEntries)
+	if err != nil {
 		return nil, err
 	}
-	if len(names) > maxFolderEntries {
-		return nil, fmt.Errorf("more than %d entries", maxFolderEntries)
+	names := make([]string, 0, len(ents))
+	types := make(map[string]uint8, len(ents))
+	for _, e := range ents {
+		names = append(names, e.name)
+		types[e.name] = e.typ
 	}
 	isPending := map[string]bool{}
 	for _, name := range pending {
@@ -150,10 +157,9 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 		}
 	}
 	sort.Strings(names)
-	dfd := int(df.Fd())
 
 	s := &folderScan{dir: dir, handle: df, byKey: map[string][]candidate{}, byName: map[string]candidate{},
-		listed: make(map[string]bool, len(names))}
+		listed: make(map[string]bool, len(names)), linkTarget: map[string]string{}}
 	for _, name := range names {
 		s.listed[name] = true
 	}
@@ -175,14 +181,23 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 			files = append(files, entry{name, false})
 			continue
 		}
-		var st unix.Stat_t
-		if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			continue
+		typ := types[name]
+		if typ == unix.DT_UNKNOWN {
+			var st unix.Stat_t
+			if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				continue
+			}
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFLNK:
+				typ = unix.DT_LNK
+			case unix.S_IFREG:
+				typ = unix.DT_REG
+			}
 		}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFLNK:
+		switch typ {
+		case unix.DT_LNK:
 			links = append(links, entry{name, true})
-		case unix.S_IFREG:
+		case unix.DT_REG:
 			files = append(files, entry{name, false})
 		}
 	}
@@ -194,6 +209,7 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 		target := ""
 		if isLink {
 			target, _, _ = readlinkat(dfd, name)
+			s.linkTarget[name] = target
 		}
 		if known, ok := inspected[target]; isLink && ok && !strings.Contains(target, "/") {
 			lib = known
@@ -262,11 +278,17 @@ func (h *Hook) ensureSONAMELink(dfd int, s *folderScan, key string) (library, er
 			return library{}, fmt.Errorf("link to %s: %w", newest.name, err)
 		}
 	}
-	target, isLink, err := readlinkat(dfd, key)
-	exists := err == nil
+	var target string
+	var isLink, exists bool
+	var err error
 	if _, ok := h.Pending[path.Join(dir, key)]; ok {
 		// The runtime mounts a file there.
-		target, isLink, exists, err = "", false, true, nil
+		exists = true
+	} else if t, ok := s.linkTarget[key]; ok {
+		target, isLink, exists = t, true, true
+	} else {
+		target, isLink, err = readlinkat(dfd, key)
+		exists = err == nil
 	}
 	if err != nil && !errors.Is(err, unix.ENOENT) {
 		return library{}, err

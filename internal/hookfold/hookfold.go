@@ -130,7 +130,7 @@ func Fold(spec *rspec.Spec, c Container, o Options) (folded bool, why string) {
 	if st, err := os.Stat(rootfs); err != nil || !st.IsDir() {
 		return false, "the rootfs is not a directory"
 	}
-	v := &view{rootfs: rootfs, resolved: map[string]string{}}
+	v := &view{rootfs: rootfs, resolved: map[string]string{}, missing: map[string]bool{}}
 	pending, why := v.check(spec, c, p, o)
 	if why != "" {
 		return false, why
@@ -286,6 +286,7 @@ func eligible(c Container, o Options) string {
 type view struct {
 	rootfs   string
 	resolved map[string]string
+	missing  map[string]bool // resolved paths found missing (or not a folder's entry)
 }
 
 // real is p (a clean container path) once the image's symlinks are
@@ -304,10 +305,19 @@ func (v *view) real(p string) (string, error) {
 		return "", err
 	}
 	r := path.Join(parent, path.Base(p))
-	var st unix.Stat_t
-	if err := unix.Lstat(v.rootfs+r, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		if r, err = v.follow(p); err != nil {
-			return "", err
+	if v.missing[parent] {
+		// Below a missing folder: missing too, no need to look.
+		v.missing[r] = true
+	} else {
+		var st unix.Stat_t
+		err := unix.Lstat(v.rootfs+r, &st)
+		switch {
+		case err != nil:
+			v.missing[r] = true
+		case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+			if r, err = v.follow(p); err != nil {
+				return "", err
+			}
 		}
 	}
 	// Missing (or under a file): the rest of the path is taken as written,
