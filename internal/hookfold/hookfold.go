@@ -157,8 +157,10 @@ func Fold(spec *rspec.Spec, c Container, o Options) (folded bool, why string) {
 		if err != nil {
 			return false, fmt.Sprintf("links in %s: %v", dir, err)
 		}
+		// rprivate, as the spec's driver mounts: no mount event crosses
+		// between the host's folder and the container's.
 		mounts = append(mounts, rspec.Mount{Destination: dir, Type: "bind", Source: src,
-			Options: []string{"rbind", "ro", "nosuid", "noexec", "nodev"}})
+			Options: []string{"rbind", "ro", "nosuid", "noexec", "nodev", "rprivate"}})
 	}
 	spec.Mounts = append(spec.Mounts, mounts...)
 	hooks := spec.Hooks.CreateContainer
