@@ -106,13 +106,20 @@ func prepare(p *passthrough.Plan, log *logrus.Logger) error {
 // process start less on the create's critical path. A container it cannot
 // do exactly keeps its hook.
 func foldHook(doc *oci.Document, args *oci.Args, cfg *config.Config, runtime, linkDir string, log *logrus.Logger) {
+	if !hookfold.Runs(doc.Spec, cfg.HookPath()) {
+		return // no nvbind hook to fold
+	}
+	if filepath.Base(runtime) != "runc" {
+		log.Debugf("container %s: hook kept: the low-level runtime is not runc", args.ContainerID)
+		return
+	}
 	c, err := hookfold.Read(doc, args.Bundle)
 	if err != nil {
 		log.Debugf("container %s: hook kept: %v", args.ContainerID, err)
 		return
 	}
 	folded, why := hookfold.Fold(doc.Spec, c, hookfold.Options{HookPath: cfg.HookPath(),
-		Runc: filepath.Base(runtime) == "runc", LinkDir: linkDir, Warn: warnWriter{log}})
+		Runc: true, LinkDir: linkDir, Warn: warnWriter{log}})
 	switch {
 	case folded:
 		log.Debugf("container %s: hook work done before %s", args.ContainerID, filepath.Base(runtime))

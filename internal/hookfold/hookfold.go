@@ -184,15 +184,27 @@ func DropLinkMounts(spec *rspec.Spec, linkDir string) {
 	})
 }
 
+// Runs reports whether spec has the batch hook nvbind's injection makes,
+// the one Fold can do ahead of the runtime.
+func Runs(spec *rspec.Spec, hookPath string) bool {
+	return batchIndex(spec, hookPath) >= 0
+}
+
+// batchIndex is the place of that hook in the createContainer hooks (-1
+// when none).
+func batchIndex(spec *rspec.Spec, hookPath string) int {
+	if spec.Hooks == nil || hookPath == "" {
+		return -1
+	}
+	return slices.IndexFunc(spec.Hooks.CreateContainer, func(h rspec.Hook) bool {
+		return h.Path == hookPath && len(h.Args) >= 2 && h.Args[0] == "nvbind-hook" && h.Args[1] == "batch"
+	})
+}
+
 // parse finds the batch hook nvbind's injection made and reads its steps.
 // Anything but the forms that injection writes leaves the hook alone.
 func parse(spec *rspec.Spec, hookPath string) (*plan, string) {
-	if spec.Hooks == nil || hookPath == "" {
-		return nil, ""
-	}
-	idx := slices.IndexFunc(spec.Hooks.CreateContainer, func(h rspec.Hook) bool {
-		return h.Path == hookPath && len(h.Args) >= 2 && h.Args[0] == "nvbind-hook" && h.Args[1] == "batch"
-	})
+	idx := batchIndex(spec, hookPath)
 	if idx < 0 {
 		return nil, ""
 	}

@@ -213,6 +213,10 @@ func (d *Document) Lookup(path ...string) (gjson.Result, error) {
 		if i == len(path)-1 {
 			return m.val, nil
 		}
+		if m.obj != nil {
+			o = m.obj // opened when the document was read
+			continue
+		}
 		if m.val.Type == gjson.Null {
 			return gjson.Result{}, nil
 		}
