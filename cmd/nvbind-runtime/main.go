@@ -109,7 +109,8 @@ func foldHook(doc *oci.Document, args *oci.Args, cfg *config.Config, runtime, li
 	if !hookfold.Runs(doc.Spec, cfg.HookPath()) {
 		return // no nvbind hook to fold
 	}
-	if filepath.Base(runtime) != "runc" {
+	isRunc := filepath.Base(runtime) == "runc"
+	if !isRunc {
 		log.Debugf("container %s: hook kept: the low-level runtime is not runc", args.ContainerID)
 		return
 	}
@@ -119,7 +120,7 @@ func foldHook(doc *oci.Document, args *oci.Args, cfg *config.Config, runtime, li
 		return
 	}
 	folded, why := hookfold.Fold(doc.Spec, c, hookfold.Options{HookPath: cfg.HookPath(),
-		Runc: true, LinkDir: linkDir, Warn: warnWriter{log}})
+		Runc: isRunc, LinkDir: linkDir, Warn: warnWriter{log}})
 	switch {
 	case folded:
 		log.Debugf("container %s: hook work done before %s", args.ContainerID, filepath.Base(runtime))
