@@ -65,9 +65,7 @@ integration: build
 	$(GO) test -count=1 -timeout 30m -v ./test/integration/
 
 fuzz:
-	@set -e; for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
-		echo "fuzz $$pkg $$fn ($(FUZZ_TIME))"; \
-		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZ_TIME) $$pkg; done
+	@sh scripts/fuzz.sh $(GO) $(FUZZ_TIME) $(FUZZ)
 
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
