@@ -403,8 +403,10 @@ func (v *view) check(spec *rspec.Spec, c Container, p *plan, o Options) (map[str
 		if err != nil {
 			return nil, err.Error()
 		}
-		if slices.Contains(written, r) {
-			return nil, fmt.Sprintf("mount %s lands on %s, which the hook writes", dest, r)
+		for _, w := range written {
+			if under(w, r) {
+				return nil, fmt.Sprintf("mount %s covers %s, which the hook writes", dest, w)
+			}
 		}
 		if names := folders[path.Dir(r)]; names != nil {
 			// A file mounted into a library folder: the ld cache lists
@@ -418,12 +420,6 @@ func (v *view) check(spec *rspec.Spec, c Container, p *plan, o Options) (map[str
 			}
 			for _, f := range names {
 				pending[path.Join(f, path.Base(r))] = m.Source
-			}
-			continue
-		}
-		for _, w := range written {
-			if under(w, r) {
-				return nil, fmt.Sprintf("mount %s covers %s", dest, w)
 			}
 		}
 	}

@@ -199,6 +199,11 @@ func TestFoldKeepsHook(t *testing.T) {
 		{"mount on a link the hook makes", func(f *fixture, c *Container, o *Options) {
 			f.spec.Mounts = append(f.spec.Mounts, rspec.Mount{Destination: libDir + "/libcuda.so", Type: "bind", Source: "/dev/null"})
 		}, 0o022, "which the hook writes"},
+		{"folder mounted inside the library folder, over a link's folder", func(f *fixture, c *Container, o *Options) {
+			h := &f.spec.Hooks.CreateContainer[1]
+			h.Args = append(h.Args[:2], append([]string{"create-symlinks", "--link", "x::" + libDir + "/sub/libx.so", "--and"}, h.Args[2:]...)...)
+			f.spec.Mounts = append(f.spec.Mounts, rspec.Mount{Destination: libDir + "/sub", Type: "bind", Source: "/tmp"})
+		}, 0o022, "covers"},
 		{"library mount onto an image symlink", func(f *fixture, c *Container, o *Options) {
 			os.Symlink("elsewhere.so", filepath.Join(f.rootfs, libDir, "libcuda.so.580.95.05"))
 		}, 0o022, "symlink of the image"},
