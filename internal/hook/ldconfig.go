@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/nvbind/nvbind/internal/ldcache"
@@ -110,7 +110,9 @@ type folderScan struct {
 	keys   []string // cache keys in the order found
 	byKey  map[string][]candidate
 	byName map[string]candidate
-	listed map[string]bool // every name the folder held when read
+	// listed holds every name the folder held when read, and the files
+	// the runtime will mount there, with their getdents types.
+	listed map[string]uint8
 	// linkTarget holds the targets of the library links read, so that
 	// making the SONAME links does not read them again.
 	linkTarget map[string]string
@@ -143,26 +145,17 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(ents))
-	types := make(map[string]uint8, len(ents))
-	for _, e := range ents {
-		names = append(names, e.name)
-		types[e.name] = e.typ
-	}
-	isPending := map[string]bool{}
-	for _, name := range pending {
-		isPending[name] = true
-		if !slices.Contains(names, name) {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-
 	s := &folderScan{dir: dir, handle: df, byKey: map[string][]candidate{}, byName: map[string]candidate{},
-		listed: make(map[string]bool, len(names)), linkTarget: map[string]string{}}
-	for _, name := range names {
-		s.listed[name] = true
+		listed: make(map[string]uint8, len(ents)+len(pending)), linkTarget: map[string]string{}}
+	for _, e := range ents {
+		s.listed[e.name] = e.typ
 	}
+	for _, name := range pending {
+		// The mount shows the host file, links followed (inspect skips
+		// it unless it is a regular file).
+		s.listed[name] = unix.DT_REG
+	}
+	names := slices.Sorted(maps.Keys(s.listed))
 	// Regular files first, then links: a link to a file of the same
 	// folder (libcuda.so.1 -> libcuda.so.580.95.05) reuses what that file's
 	// ELF header said instead of resolving and reading it again.
@@ -175,13 +168,7 @@ func (h *Hook) scanFolder(dir string) (_ *folderScan, err error) {
 		if !isLibraryName(name) {
 			continue
 		}
-		if isPending[name] {
-			// The mount shows the host file, links followed: inspect
-			// skips it unless it is a regular file.
-			files = append(files, entry{name, false})
-			continue
-		}
-		typ := types[name]
+		typ := s.listed[name]
 		if typ == unix.DT_UNKNOWN {
 			var st unix.Stat_t
 			if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -267,7 +254,7 @@ func (h *Hook) ensureSONAMELink(dfd int, s *folderScan, key string) (library, er
 			newest = &cands[i]
 		}
 	}
-	if newest != nil && newest.name != key && !s.listed[key] {
+	if _, ok := s.listed[key]; !ok && newest != nil && newest.name != key {
 		// Not there when the folder was read: make the link, and look
 		// closer only if something made the name since.
 		err := unix.Symlinkat(newest.name, dfd, key)
