@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -131,7 +132,7 @@ func Fold(spec *rspec.Spec, c Container, o Options) (folded bool, why string) {
 		return false, "the rootfs is not a directory"
 	}
 	v := &view{rootfs: rootfs, resolved: map[string]string{}, missing: map[string]bool{}}
-	pending, why := v.check(spec, c, p, o)
+	pending, why := v.check(spec, c, p)
 	if why != "" {
 		return false, why
 	}
@@ -152,7 +153,7 @@ func Fold(spec *rspec.Spec, c Container, o Options) (folded bool, why string) {
 		}
 	}
 	var mounts []rspec.Mount
-	for _, dir := range sortedKeys(p.devLinks) {
+	for _, dir := range slices.Sorted(maps.Keys(p.devLinks)) {
 		src, err := linkFolder(o.LinkDir, p.devLinks[dir])
 		if err != nil {
 			return false, fmt.Sprintf("links in %s: %v", dir, err)
@@ -362,7 +363,7 @@ func under(p, dir string) bool {
 // after it, and returns the files runc will bind-mount into the ld cache's
 // folders (container path -> host path). why is set when the hook's view
 // and the rootfs would differ.
-func (v *view) check(spec *rspec.Spec, c Container, p *plan, o Options) (map[string]string, string) {
+func (v *view) check(spec *rspec.Spec, c Container, p *plan) (map[string]string, string) {
 	folders := map[string][]string{} // real folder -> the hook's names for it
 	var written []string             // real container paths the rootfs work writes or lists
 	for _, f := range p.folders {
@@ -454,7 +455,7 @@ func (v *view) check(spec *rspec.Spec, c Container, p *plan, o Options) (map[str
 			}
 		}
 	}
-	if why := v.checkChmods(spec, p, o); why != "" {
+	if why := checkChmods(spec, p); why != "" {
 		return nil, why
 	}
 	return pending, ""
@@ -463,7 +464,7 @@ func (v *view) check(spec *rspec.Spec, c Container, p *plan, o Options) (map[str
 // checkChmods accepts a chmod of a /dev folder that runc makes, fresh, as
 // the parent of a device node or mount point with mode 0755 less the
 // umask it inherits: the chmod then changes nothing.
-func (v *view) checkChmods(spec *rspec.Spec, p *plan, o Options) string {
+func checkChmods(spec *rspec.Spec, p *plan) string {
 	if len(p.chmods) == 0 {
 		return ""
 	}
@@ -487,13 +488,7 @@ func (v *view) checkChmods(spec *rspec.Spec, p *plan, o Options) string {
 			if !strings.HasPrefix(target, "/dev/") {
 				return fmt.Sprintf("chmod of %s, outside /dev", target)
 			}
-			parentOfSome := false
-			for _, ch := range children {
-				if strings.HasPrefix(ch, target+"/") {
-					parentOfSome = true
-				}
-			}
-			if !parentOfSome {
+			if !slices.ContainsFunc(children, func(ch string) bool { return strings.HasPrefix(ch, target+"/") }) {
 				return fmt.Sprintf("chmod of %s, which runc does not make", target)
 			}
 			for _, m := range spec.Mounts {
@@ -547,13 +542,4 @@ func linkFolder(linkDir string, links []hook.Link) (string, error) {
 		return "", err
 	}
 	return final, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
