@@ -49,19 +49,6 @@ func doorArgv(argv []string, envConfig string) []string {
 	return append(out, "--config="+envConfig)
 }
 
-// prefixRequest reports whether data may ask for a GPU through one of the
-// config's own annotation prefixes ([policy] annotation-prefixes). A config
-// that cannot be read has none here: the spec, which asks for nothing
-// nvbind knows without one, goes back unchanged, as before.
-func prefixRequest(data []byte, configPath string) bool {
-	cfg, err := config.LoadFile(configPath)
-	if err != nil {
-		return false
-	}
-	prefixes := policy.AnnotationPrefixes(cfg)
-	return len(prefixes) > 0 && reqscan.MayRequestWith(data, prefixes)
-}
-
 // needsCleanEnv: every subcommand but precreate re-executes itself with an
 // empty environment first. precreate is a filter Podman starts with its own
 // (or the hooks.d file's) environment, never the image's, and it starts no
@@ -95,16 +82,19 @@ func runDoor(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int
 	if fs.NArg() > 0 {
 		return fail(exitUsage, "%s: unexpected argument %q", sub, fs.Arg(0))
 	}
+	cfg, cfgErr := config.LoadFile(*path)
 	if sub == "precreate" {
 		// Podman runs the hook for every container: one without a request
-		// is answered before the config file is even read (most often
-		// before main, by internal/passthrough; here when it left the call
-		// to main, e.g. for a spec larger than it reads).
+		// gets its spec back (most often before main, by
+		// internal/passthrough; here when it left the call to main, e.g.
+		// for a spec larger than it reads). Only the config's [policy]
+		// annotation-prefixes can make a request of a spec without
+		// nvbind's own markers; a config that cannot be read adds none.
 		data, err := hookdoor.ReadProposedSpec(stdin)
 		if err != nil {
 			return fail(exitFailed, "%s: %v", sub, err)
 		}
-		if !oci.MayRequest(data) && !prefixRequest(data, *path) {
+		if !oci.MayRequest(data) && (cfgErr != nil || !reqscan.MayRequestWith(data, policy.AnnotationPrefixes(cfg))) {
 			if _, err := stdout.Write(data); err != nil {
 				return fail(exitFailed, "%s: %v", sub, err)
 			}
@@ -112,11 +102,11 @@ func runDoor(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int
 		}
 		stdin = bytes.NewReader(data)
 	}
-	cfg, err := config.LoadFile(*path)
-	if err != nil {
-		return fail(exitFailed, "%s: %v", sub, err)
+	if cfgErr != nil {
+		return fail(exitFailed, "%s: %v", sub, cfgErr)
 	}
 	log := oci.NewLogger(nil, cfg.Runtime.LogFile, cfg.Runtime.LogLevel)
+	var err error
 	if sub == "precreate" {
 		err = hookdoor.Precreate(stdin, stdout, cfg, log)
 	} else {

@@ -40,7 +40,8 @@ const maxRead = 4 << 20
 var stdin io.Reader
 
 func init() {
-	if !isPrecreate(os.Args) {
+	config, ok := precreateCall(os.Args)
+	if !ok {
 		return
 	}
 	data, err := readUpTo(os.Stdin, maxRead)
@@ -53,7 +54,7 @@ func init() {
 		return
 	}
 	stdin = bytes.NewReader(data)
-	if len(data) == 0 || reqscan.MayRequest(data) || !plainConfig(os.Args) {
+	if len(data) == 0 || reqscan.MayRequest(data) || !plainConfig(config) {
 		return
 	}
 	if _, err := os.Stdout.Write(data); err != nil {
@@ -68,28 +69,12 @@ func init() {
 // configcore reads without the decoder and valid: then it has no [policy]
 // table, so no annotation prefix of its own can ask for a GPU, and main
 // would not refuse it. Anything else is main's to read and judge.
-func plainConfig(argv []string) bool {
-	p := configFlag(argv[2:])
-	if p == "" {
-		p = configcore.Path()
+func plainConfig(config string) bool {
+	if config == "" {
+		config = configcore.Path()
 	}
-	cfg, err := configcore.Load(p, configcore.ParseFastOnly)
+	cfg, err := configcore.Load(config, configcore.ParseFastOnly)
 	return err == nil && len(cfg.AnnotationPrefixes()) == 0
-}
-
-// configFlag is the value of precreate's --config flag ("" when absent).
-func configFlag(rest []string) string {
-	switch len(rest) {
-	case 1:
-		for _, f := range []string{"--config=", "-config="} {
-			if hasPrefix(rest[0], f) {
-				return rest[0][len(f):]
-			}
-		}
-	case 2:
-		return rest[1]
-	}
-	return ""
 }
 
 // Stdin is where main reads the precreate spec from: what init read, if it
@@ -101,22 +86,29 @@ func Stdin() io.Reader {
 	return stdin
 }
 
-// isPrecreate reports whether argv is a precreate call main would run as
-// such: `precreate` with at most a --config flag (main's doorArgv turns a
-// call as nvidia-container-runtime-hook into prestart or a no-op).
-func isPrecreate(argv []string) bool {
+// precreateCall reports whether argv is a precreate call main would run
+// as such: `precreate` with at most a --config flag (main's doorArgv turns
+// a call as nvidia-container-runtime-hook into prestart or a no-op), and
+// that flag's value ("" when absent).
+func precreateCall(argv []string) (config string, ok bool) {
 	if len(argv) < 2 || argv[1] != "precreate" || path.Base(argv[0]) == "nvidia-container-runtime-hook" {
-		return false
+		return "", false
 	}
 	switch rest := argv[2:]; len(rest) {
 	case 0:
-		return true
+		return "", true
 	case 1:
-		return hasPrefix(rest[0], "--config=") || hasPrefix(rest[0], "-config=")
+		for _, f := range [...]string{"--config=", "-config="} {
+			if hasPrefix(rest[0], f) {
+				return rest[0][len(f):], true
+			}
+		}
 	case 2:
-		return rest[0] == "--config" || rest[0] == "-config"
+		if rest[0] == "--config" || rest[0] == "-config" {
+			return rest[1], true
+		}
 	}
-	return false
+	return "", false
 }
 
 // readUpTo reads f to its end or to max bytes, in as few reads as the

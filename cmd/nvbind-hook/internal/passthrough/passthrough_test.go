@@ -81,27 +81,28 @@ func TestPassthrough(t *testing.T) {
 	}
 }
 
-func TestIsPrecreate(t *testing.T) {
+func TestPrecreateCall(t *testing.T) {
 	tests := []struct {
-		argv []string
-		want bool
+		argv   []string
+		want   bool
+		config string
 	}{
-		{[]string{"nvbind-hook", "precreate"}, true},
-		{[]string{"/usr/bin/nvbind-hook", "precreate", "--config", "/c.toml"}, true},
-		{[]string{"nvbind-hook", "precreate", "--config=/c.toml"}, true},
-		{[]string{"nvbind-hook", "precreate", "-config=/c.toml"}, true},
-		{[]string{"nvbind-hook"}, false},
-		{[]string{"nvbind-hook", "prestart"}, false},
-		{[]string{"nvbind-hook", "precreate", "--config"}, false},
-		{[]string{"nvbind-hook", "precreate", "-h"}, false},
-		{[]string{"nvbind-hook", "precreate", "--conf", "/c.toml"}, false},
-		{[]string{"nvbind-hook", "precreate", "--config", "/c.toml", "--config", "/d.toml"}, false},
-		{[]string{"nvidia-container-runtime-hook", "precreate"}, false},
-		{[]string{"/usr/bin/nvidia-container-runtime-hook", "precreate"}, false},
+		{[]string{"nvbind-hook", "precreate"}, true, ""},
+		{[]string{"/usr/bin/nvbind-hook", "precreate", "--config", "/c.toml"}, true, "/c.toml"},
+		{[]string{"nvbind-hook", "precreate", "--config=/c.toml"}, true, "/c.toml"},
+		{[]string{"nvbind-hook", "precreate", "-config=/c.toml"}, true, "/c.toml"},
+		{[]string{"nvbind-hook"}, false, ""},
+		{[]string{"nvbind-hook", "prestart"}, false, ""},
+		{[]string{"nvbind-hook", "precreate", "--config"}, false, ""},
+		{[]string{"nvbind-hook", "precreate", "-h"}, false, ""},
+		{[]string{"nvbind-hook", "precreate", "--conf", "/c.toml"}, false, ""},
+		{[]string{"nvbind-hook", "precreate", "--config", "/c.toml", "--config", "/d.toml"}, false, ""},
+		{[]string{"nvidia-container-runtime-hook", "precreate"}, false, ""},
+		{[]string{"/usr/bin/nvidia-container-runtime-hook", "precreate"}, false, ""},
 	}
 	for _, tt := range tests {
-		if got := isPrecreate(tt.argv); got != tt.want {
-			t.Errorf("isPrecreate(%q) = %v, want %v", tt.argv, got, tt.want)
+		if config, got := precreateCall(tt.argv); got != tt.want || config != tt.config {
+			t.Errorf("precreateCall(%q) = %q, %v, want %q, %v", tt.argv, config, got, tt.config, tt.want)
 		}
 	}
 }

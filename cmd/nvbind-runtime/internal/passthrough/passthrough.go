@@ -177,6 +177,8 @@ func Started(argv []string, deps Deps) *Plan {
 	return Begin(argv, deps)
 }
 
+// sameStrings is slices.Equal, whose package would hold this init back
+// (see the package comment).
 func sameStrings(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
