@@ -83,14 +83,7 @@ func WriteVolatile(path string, data []byte, perm os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	for rest := data; len(rest) > 0 && err == nil; {
-		var n int
-		n, err = unix.Write(fd, rest)
-		rest = rest[max(n, 0):]
-		if errors.Is(err, unix.EINTR) {
-			err = nil
-		}
-	}
+	err = writeAll(fd, data)
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
@@ -100,6 +93,21 @@ func WriteVolatile(path string, data []byte, perm os.FileMode) error {
 	if err != nil {
 		unix.Unlink(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeAll writes all of data to fd.
+func writeAll(fd int, data []byte) error {
+	for len(data) > 0 {
+		n, err := unix.Write(fd, data)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		data = data[n:]
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/nvbind/nvbind/internal/plainfile"
 )
 
 // procfs.go reads what the kernel module publishes under /proc: the driver
@@ -29,7 +31,7 @@ const versionFile = "proc/driver/nvidia/version"
 // the Windows driver's identity ("wsl-<driver store>", see wsl.go).
 func ReadDriverVersion(root string) (string, error) {
 	p := filepath.Join(procRoot(root), versionFile)
-	data, err := os.ReadFile(p)
+	data, err := plainfile.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
 		// WSL2 has no NVIDIA kernel module: its driver is named by the
 		// Windows driver store (wsl.go).
@@ -122,7 +124,7 @@ func discoverProcfs(root string) (*Inventory, error) {
 	}
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name(), "information")
-		data, err := os.ReadFile(p)
+		data, err := plainfile.ReadFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("read GPU information: %w", err)
 		}

@@ -18,6 +18,7 @@ import (
 	cdispec "tags.cncf.io/container-device-interface/specs-go"
 
 	"github.com/nvbind/nvbind/internal/jsonread"
+	"github.com/nvbind/nvbind/internal/plainfile"
 	"github.com/nvbind/nvbind/internal/spectrust"
 )
 
@@ -133,7 +134,7 @@ func readSpecDirs(dirs []string, warn func(string, ...any)) (*specSet, error) {
 }
 
 func readSpecFile(path string, priority int) (*specFile, error) {
-	data, err := os.ReadFile(path)
+	data, err := plainfile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
