@@ -102,7 +102,8 @@ func specDirs(cfg *config.Config) []string {
 // for a few seconds so that the next creates skip the lock and the write.
 func loadSpecs(cfg *config.Config, req *request.Request, log *logrus.Logger) (*specSet, error) {
 	dirs := specDirs(cfg)
-	specs, err := readSpecDirs(dirs, log.Warnf)
+	index := newSpecIndex(cfg)
+	specs, err := readSpecDirs(dirs, index, log.Warnf)
 	if err != nil || cfg.CDI.JITSpec == "" || !req.HasKind(cfg.CDI.DefaultKind) {
 		return specs, err
 	}
@@ -122,7 +123,7 @@ func loadSpecs(cfg *config.Config, req *request.Request, log *logrus.Logger) (*s
 		werr = gpu.WriteJITSpec(jit, opts)
 		if werr == nil {
 			gpu.ForgetJITFailure(state, jit)
-			return readSpecDirs(dirs, log.Warnf)
+			return readSpecDirs(dirs, index, log.Warnf)
 		}
 		if errors.Is(werr, gpu.ErrNoDriver) {
 			// Nothing to generate from: the request is reported as unmet.

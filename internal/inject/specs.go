@@ -56,7 +56,12 @@ func (d *specDevice) edits() (*cdispec.ContainerEdits, error) {
 	if f.pending == nil || f.pending[d.index] == "" {
 		return &dev.ContainerEdits, nil
 	}
-	edits, err := decodeEdits(f.pending[d.index])
+	raw := f.pending[d.index]
+	if !gjson.Valid(raw) {
+		// Validated with the whole file, unless it came by a spec index.
+		return nil, fmt.Errorf("%s: device %q: invalid JSON edits", f.path, dev.Name)
+	}
+	edits, err := decodeEdits(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: device %q: %w", f.path, dev.Name, err)
 	}
@@ -84,7 +89,7 @@ type specSet struct {
 
 // readSpecDirs reads dirs, lowest priority first. As root it skips spec
 // files that someone else could change (see spectrust), warning with warn.
-func readSpecDirs(dirs []string, warn func(string, ...any)) (*specSet, error) {
+func readSpecDirs(dirs []string, index *specIndex, warn func(string, ...any)) (*specSet, error) {
 	set := &specSet{dirs: dirs, devices: map[string]*specDevice{}, errors: map[string]error{}}
 	conflicts := map[string]bool{}
 	var trust *spectrust.Checker
@@ -112,7 +117,7 @@ func readSpecDirs(dirs []string, warn func(string, ...any)) (*specSet, error) {
 					continue
 				}
 			}
-			spec, err := readSpecFile(path, priority)
+			spec, err := readSpecFile(path, priority, index)
 			if err != nil {
 				set.errors[path] = err
 				continue
@@ -133,30 +138,65 @@ func readSpecDirs(dirs []string, warn func(string, ...any)) (*specSet, error) {
 	return set, nil
 }
 
-func readSpecFile(path string, priority int) (*specFile, error) {
-	data, err := plainfile.ReadFile(path)
+func readSpecFile(path string, priority int, index *specIndex) (*specFile, error) {
+	data, st, stable, err := plainfile.ReadFileStable(path)
 	if err != nil {
 		return nil, err
 	}
-	return parseSpecFile(path, data, priority)
+	if !stable {
+		index = nil // changed while read: its stat describes other bytes
+	}
+	id := fileIDOf(&st)
+	if l := index.lookup(path, id); l != nil {
+		if b, err := fromLayout(data, l); err == nil {
+			if spec, err := validated(path, priority, b.raw, b.pending); err == nil {
+				indexHits.Add(1)
+				return spec, nil
+			}
+		}
+		// A spec the index does not describe: read it as without one.
+	}
+	spec, layout, err := parseSpec(path, data, priority)
+	if err == nil {
+		index.store(path, id, layout)
+	}
+	return spec, err
 }
 
 // parseSpecFile parses and validates a spec's bytes; path names it.
 func parseSpecFile(path string, data []byte, priority int) (*specFile, error) {
-	var err error
-	spec := &specFile{path: path, priority: priority}
+	spec, _, err := parseSpec(path, data, priority)
+	return spec, err
+}
+
+// parseSpec is parseSpecFile that also returns a JSON spec's layout for
+// the spec index (nil for YAML).
+func parseSpec(path string, data []byte, priority int) (*specFile, *specLayout, error) {
+	var (
+		raw     *cdispec.Spec
+		pending []string
+		layout  *specLayout
+		err     error
+	)
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '{' {
-		spec.raw, spec.pending, err = parseJSONSpec(data)
+		raw, pending, layout, err = parseJSONSpec(data)
 	} else {
-		spec.raw, err = cdi.ParseSpec(data)
+		raw, err = cdi.ParseSpec(data)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("parse CDI spec: %w", err)
+		return nil, nil, fmt.Errorf("parse CDI spec: %w", err)
 	}
-	if err := validateSpec(spec.raw, spec.pending == nil); err != nil {
+	spec, err := validated(path, priority, raw, pending)
+	return spec, layout, err
+}
+
+// validated is the spec file of raw (with its JSON devices' edits still
+// pending) once validateSpec passes.
+func validated(path string, priority int, raw *cdispec.Spec, pending []string) (*specFile, error) {
+	if err := validateSpec(raw, pending == nil); err != nil {
 		return nil, fmt.Errorf("invalid CDI spec: %w", err)
 	}
-	return spec, nil
+	return &specFile{path: path, priority: priority, raw: raw, pending: pending}, nil
 }
 
 // maxJSONDepth bounds the nesting of a JSON spec (real ones nest 5 deep)
@@ -172,65 +212,129 @@ var (
 // which it returns raw, by index into Devices. gjson finds the members
 // without decoding them, in one pass over the file: encoding/json needs two,
 // its reflection caches start cold in every create, and each allocation
-// here is a fresh page fault.
-func parseJSONSpec(data []byte) (*cdispec.Spec, []string, error) {
+// here is a fresh page fault. The layout it returns says where each member
+// is in data, for the spec index (specindex.go); nil when it cannot tell.
+func parseJSONSpec(data []byte) (*cdispec.Spec, []string, *specLayout, error) {
 	if !nestingWithin(data, maxJSONDepth) {
-		return nil, nil, fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
+		return nil, nil, nil, fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
 	}
 	if !gjson.ValidBytes(data) {
-		return nil, nil, jsonread.SyntaxError(data)
+		return nil, nil, nil, jsonread.SyntaxError(data)
 	}
 	// No copy of the file as a string: data is never written to, and the
 	// names and raw edits taken from it stay valid for the create.
 	root := gjson.Parse(unsafe.String(unsafe.SliceData(data), len(data)))
-	raw := &cdispec.Spec{}
-	var pending []string
-	r := &jsonread.Reader{Strict: true}
+	b := newSpecBuilder(data)
+	r := b.r
 	r.Object(root, "top level", specFields, func(i int, v gjson.Result) {
-		switch i {
-		case 0:
-			raw.Version = r.String(v, "cdiVersion")
-		case 1:
-			raw.Kind = r.String(v, "kind")
-		case 2:
-			raw.Annotations = r.StringMap(v, "annotations")
-		case 3:
-			raw.Devices = jsonread.List(r, v, "devices", func(d gjson.Result) cdispec.Device {
-				dev, edits := parseJSONDevice(r, d)
-				pending = append(pending, edits)
-				return dev
-			})
-		case 4:
-			edits, err := decodeEdits(v.Raw)
-			if err != nil && r.Err == nil {
-				r.Err = fmt.Errorf("containerEdits: %w", err)
-			}
-			raw.ContainerEdits = edits
+		if i != 3 {
+			b.member(i, v)
+			return
 		}
+		b.layout.devices, b.pending = nil, nil
+		b.raw.Devices = jsonread.List(r, v, "devices", func(d gjson.Result) cdispec.Device {
+			var dl deviceLayout
+			r.Object(d, "devices", specDeviceFields, func(i int, v gjson.Result) {
+				dl[i] = b.spanOf(v)
+			})
+			b.layout.devices = append(b.layout.devices, dl)
+			return b.device(dl)
+		})
 	})
 	if r.Err == nil && !root.IsObject() {
 		r.Err = errors.New("not a JSON object")
 	}
-	return raw, pending, r.Err
+	if r.Err != nil {
+		return nil, nil, nil, r.Err
+	}
+	layout := &b.layout
+	if b.unplaced {
+		layout = nil
+	}
+	return b.raw, b.pending, layout, nil
 }
 
-// parseJSONDevice decodes a device's name and annotations and returns its
-// edits undecoded.
-func parseJSONDevice(r *jsonread.Reader, d gjson.Result) (dev cdispec.Device, edits string) {
-	r.Object(d, "devices", specDeviceFields, func(i int, v gjson.Result) {
-		switch i {
-		case 0:
-			dev.Name = r.String(v, "name")
-		case 1:
-			dev.Annotations = r.StringMap(v, "annotations")
-		case 2:
-			edits = v.Raw
+// specBuilder makes a spec from its members, found by a walk over the
+// file or by a spec index: one decoding for both.
+type specBuilder struct {
+	data    []byte
+	r       *jsonread.Reader
+	raw     *cdispec.Spec
+	pending []string
+	layout  specLayout
+	// unplaced: a member's bytes were not found in data (no layout).
+	unplaced bool
+}
+
+func newSpecBuilder(data []byte) *specBuilder {
+	return &specBuilder{data: data, r: &jsonread.Reader{Strict: true}, raw: &cdispec.Spec{}}
+}
+
+// member decodes the top-level member specFields[i], any but the devices.
+func (b *specBuilder) member(i int, v gjson.Result) {
+	r := b.r
+	b.layout.top[i] = b.spanOf(v)
+	switch i {
+	case 0:
+		b.raw.Version = r.String(v, "cdiVersion")
+	case 1:
+		b.raw.Kind = r.String(v, "kind")
+	case 2:
+		b.raw.Annotations = r.StringMap(v, "annotations")
+	case 4:
+		edits, err := decodeEdits(v.Raw)
+		if err != nil && r.Err == nil {
+			r.Err = fmt.Errorf("containerEdits: %w", err)
 		}
-	})
+		b.raw.ContainerEdits = edits
+	}
+}
+
+// device decodes a device's name and annotations, and keeps its edits
+// undecoded in pending.
+func (b *specBuilder) device(dl deviceLayout) cdispec.Device {
+	var dev cdispec.Device
+	r := b.r
+	if s := dl[0]; s.n > 0 {
+		dev.Name = r.String(b.value(s), "name")
+	}
+	if s := dl[1]; s.n > 0 {
+		dev.Annotations = r.StringMap(b.value(s), "annotations")
+	}
+	edits := b.rawAt(dl[2])
 	if r.Err == nil && (edits == "" || edits == "null") {
 		r.Err = fmt.Errorf("device %q has no edits", dev.Name)
 	}
-	return dev, edits
+	b.pending = append(b.pending, edits)
+	return dev
+}
+
+// spanOf is where v's bytes are in data: gjson's values are slices of the
+// string made from data (parseJSONSpec), not copies.
+func (b *specBuilder) spanOf(v gjson.Result) span {
+	if len(v.Raw) == 0 {
+		return span{}
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(b.data)))
+	off := uintptr(unsafe.Pointer(unsafe.StringData(v.Raw))) - base
+	if off > uintptr(len(b.data)) || uintptr(len(v.Raw)) > uintptr(len(b.data))-off {
+		b.unplaced = true
+		return span{}
+	}
+	return span{off: uint32(off), n: uint32(len(v.Raw))}
+}
+
+// rawAt is the text of s in data.
+func (b *specBuilder) rawAt(s span) string {
+	if s.n == 0 {
+		return ""
+	}
+	return unsafe.String(&b.data[s.off], s.n)
+}
+
+// value is the JSON value at s.
+func (b *specBuilder) value(s span) gjson.Result {
+	return gjson.Parse(b.rawAt(s))
 }
 
 // nestingWithin reports whether no array or object in data nests deeper

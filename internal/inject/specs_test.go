@@ -38,7 +38,7 @@ func TestReadSpecDirs(t *testing.T) {
 	writeSpecFile(t, high, "ignored.txt", "not a spec")
 	writeSpecFile(t, high, "bad.json", `{"cdiVersion":"0.5.0","kind":"nvidia.com/gpu","bogus":1}`)
 
-	set, err := readSpecDirs([]string{low, high, filepath.Join(t.TempDir(), "missing")}, t.Logf)
+	set, err := readSpecDirs([]string{low, high, filepath.Join(t.TempDir(), "missing")}, nil, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestReadSpecDirsConflict(t *testing.T) {
 	dir := t.TempDir()
 	writeSpecFile(t, dir, "a.json", strings.NewReplacer("%s", "a").Replace(jsonSpecFixture))
 	writeSpecFile(t, dir, "b.json", strings.NewReplacer("%s", "b").Replace(jsonSpecFixture))
-	set, err := readSpecDirs([]string{dir}, t.Logf)
+	set, err := readSpecDirs([]string{dir}, nil, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestValidateSpecRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeSpecFile(t, dir, "x.json", tt.content)
-			set, err := readSpecDirs([]string{dir}, t.Logf)
+			set, err := readSpecDirs([]string{dir}, nil, t.Logf)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -44,14 +44,8 @@ func (f *File) Close() error {
 // Stat is os.File.Stat's size and whether f is a regular file.
 func (f *File) Stat() (size int64, regular bool, err error) {
 	var st syscall.Stat_t
-	for {
-		err = syscall.Fstat(f.fd, &st)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return 0, false, &fs.PathError{Op: "stat", Path: f.name, Err: err}
+	if err := f.fstat(&st); err != nil {
+		return 0, false, err
 	}
 	return st.Size, st.Mode&syscall.S_IFMT == syscall.S_IFREG, nil
 }
@@ -110,6 +104,42 @@ func ReadFile(name string) ([]byte, error) {
 		size = 0
 	}
 	return readContents(size, f.Read)
+}
+
+// ReadFileStable is ReadFile that also returns the file's stat, taken
+// before the read, and reports whether the file kept that stat (size,
+// times, inode) through the read: a file changed while it was read may
+// not be what the stat describes.
+func ReadFileStable(name string) (data []byte, st syscall.Stat_t, stable bool, err error) {
+	f, err := Open(name)
+	if err != nil {
+		return nil, st, false, err
+	}
+	defer f.Close()
+	if err := f.fstat(&st); err != nil {
+		return nil, st, false, err
+	}
+	if data, err = readContents(st.Size, f.Read); err != nil {
+		return nil, st, false, err
+	}
+	var after syscall.Stat_t
+	stable = f.fstat(&after) == nil && after.Dev == st.Dev && after.Ino == st.Ino &&
+		after.Size == st.Size && after.Mtim == st.Mtim && after.Ctim == st.Ctim
+	return data, st, stable, nil
+}
+
+// fstat is fstat(2) on f.
+func (f *File) fstat(st *syscall.Stat_t) error {
+	for {
+		err := syscall.Fstat(f.fd, st)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return &fs.PathError{Op: "stat", Path: f.name, Err: err}
+		}
+		return nil
+	}
 }
 
 // readContents is os.readFileContents.

@@ -29,6 +29,13 @@ func TestSameAsOS(t *testing.T) {
 		if fmt.Sprint(err) != fmt.Sprint(werr) || (!strings.HasPrefix(p, "/proc/") && !bytes.Equal(got, want)) {
 			t.Errorf("ReadFile(%q) = %d bytes, %v; os: %d bytes, %v", p, len(got), err, len(want), werr)
 		}
+		got, st, stable, err := ReadFileStable(p)
+		if fmt.Sprint(err) != fmt.Sprint(werr) || (err == nil && !strings.HasPrefix(p, "/proc/") && (!bytes.Equal(got, want) || !stable)) {
+			t.Errorf("ReadFileStable(%q) = %d bytes, stable %v, %v; os: %d bytes, %v", p, len(got), stable, err, len(want), werr)
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && st.Size != fi.Size() {
+			t.Errorf("ReadFileStable(%q): size %d, os: %d", p, st.Size, fi.Size())
+		}
 
 		f, err := Open(p)
 		of, werr := os.Open(p)
