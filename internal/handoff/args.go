@@ -303,6 +303,10 @@ func ParseArgsIn(argv []string, getwd func() string, fl Flavour) (*Args, error) 
 		}
 		return a, &ArgError{Msg: msg}
 	}
+	if pos[0] == "" {
+		// runc ("container id cannot be empty") and crun refuse it.
+		return a, &ArgError{Msg: a.Verb + ": empty container ID"}
+	}
 	a.ContainerID = pos[0]
 	cwd := ""
 	if a.Bundle == "" || !path.IsAbs(a.Bundle) || (a.Config != "" && a.Config != SpecFile && !path.IsAbs(a.Config)) {

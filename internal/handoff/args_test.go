@@ -100,6 +100,14 @@ func TestParseArgsRefuses(t *testing.T) {
 			t.Errorf("%s %q: got %v, want an error containing %q", tt.fl, tt.argv, err, tt.want)
 		}
 	}
+	// An empty ID (found by FuzzParseArgs): both runtimes refuse it.
+	for _, fl := range []Flavour{Runc, Crun} {
+		for _, argv := range [][]string{{"create", ""}, {"run", "-b", "/b", ""}, {"create", "--bundle", "/b", "--", ""}} {
+			if _, err := ParseArgs(argv, "/", fl); err == nil || !strings.Contains(err.Error(), "empty container ID") {
+				t.Errorf("%s %q: got %v, want an empty container ID error", fl, argv, err)
+			}
+		}
+	}
 }
 
 func TestRecordRuntime(t *testing.T) {
