@@ -32,7 +32,7 @@ type fixture struct {
 	spec                            *rspec.Spec
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (mknod for the simulated driver, and Fold only folds as root)")
@@ -299,11 +299,7 @@ func TestRead(t *testing.T) {
 // GPU's links, ten driver libraries and the ld cache, on a fresh rootfs
 // each time (the copy is not timed).
 func BenchmarkFold(b *testing.B) {
-	t := &testing.T{}
-	f := newFixture(t)
-	if f == nil || f.spec == nil {
-		b.Skip("needs root")
-	}
+	f := newFixture(b)
 	spec, _ := json.Marshal(f.spec)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
