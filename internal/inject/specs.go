@@ -27,10 +27,10 @@ import (
 // name, and two specs of one dir that define the same device make it
 // unusable. The library parses YAML specs, validates names and edits, and
 // applies the edits. JSON specs (what nvbind writes for the runtime) are
-// decoded with encoding/json instead, and a device's edits only when the
-// container asks for it: the library decodes every spec with its YAML
-// parser, which was the largest cost of a GPU create (2 ms for an 8-GPU
-// spec).
+// decoded with gjson instead, and a device's edits only when the container
+// asks for it: the library decodes every spec with its YAML parser, which
+// was the largest cost of a GPU create (2 ms for an 8-GPU spec). A JSON
+// spec read before is decoded through its spec index (specindex.go).
 
 // specFile is one parsed, validated spec.
 type specFile struct {
