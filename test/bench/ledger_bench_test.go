@@ -49,9 +49,8 @@ func BenchmarkLedger(b *testing.B) {
 		}
 	}
 	runtime := filepath.Join(binDir, "nvbind-runtime")
-	create := []string{"--root", "/run/nvbind-bench", "--log", filepath.Join(on.bundle, "log.json"),
-		"--log-format", "json", "create", "--bundle", on.bundle, "--pid-file", filepath.Join(on.bundle, "pid"), "bench"}
-	del := []string{"--root", "/run/nvbind-bench", "--log", filepath.Join(on.bundle, "log.json"), "--log-format", "json", "delete", "bench"}
+	create := createArgv(on.bundle)
+	del := []string{"--root", benchRoot(on.bundle), "--log", filepath.Join(on.bundle, "log.json"), "--log-format", "json", "delete", "bench"}
 	envOn := []string{"PATH=/usr/bin:/bin", "NVBIND_CONFIG=" + on.config}
 	envOff := []string{"PATH=/usr/bin:/bin", "NVBIND_CONFIG=" + off.config}
 	held := func() bool { e, err := l.Get("bench"); return err == nil && e != nil }
@@ -78,7 +77,6 @@ func BenchmarkLedger(b *testing.B) {
 		}
 		b.StartTimer()
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(pct(cOff, 0.5)), "create-off-p50-ms")
 	b.ReportMetric(ms(pct(cOn, 0.5)), "create-on-p50-ms")
 	b.ReportMetric(ms(pct(cOn, 0.5)-pct(cOff, 0.5)), "create-added-p50-ms")
@@ -121,8 +119,7 @@ func BenchmarkLedgerQuota(b *testing.B) {
 		}
 	}
 	runtime := filepath.Join(binDir, "nvbind-runtime")
-	create := []string{"--root", "/run/nvbind-bench", "--log", filepath.Join(base.bundle, "log.json"),
-		"--log-format", "json", "create", "--bundle", base.bundle, "--pid-file", filepath.Join(base.bundle, "pid"), "bench"}
+	create := createArgv(base.bundle)
 	envOn := []string{"PATH=/usr/bin:/bin", "NVBIND_CONFIG=" + on}
 	envOff := []string{"PATH=/usr/bin:/bin", "NVBIND_CONFIG=" + off}
 	var cOff, cOn []time.Duration
@@ -142,7 +139,6 @@ func BenchmarkLedgerQuota(b *testing.B) {
 		l.Release("bench")
 		b.StartTimer()
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(pct(cOff, 0.5)), "off-p50-ms")
 	b.ReportMetric(ms(pct(cOn, 0.5)), "quota-p50-ms")
 	b.ReportMetric(ms(pct(cOn, 0.5)-pct(cOff, 0.5)), "added-p50-ms")

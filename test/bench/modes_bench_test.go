@@ -204,7 +204,6 @@ func BenchmarkModesCreate(b *testing.B) {
 			times[i] = append(times[i], d)
 		}
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	baseline, gpuBaseline := pct(times[0], 0.5), pct(times[1], 0.5)
 	for i, m := range modes {
 		p50 := pct(times[i], 0.5)

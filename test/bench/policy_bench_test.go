@@ -38,8 +38,7 @@ func BenchmarkPolicyOverhead(b *testing.B) {
 	if err := os.WriteFile(on.config, append(cfg, policy...), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	argv := []string{"--root", "/run/nvbind-bench", "--log", filepath.Join(off.bundle, "log.json"),
-		"--log-format", "json", "create", "--bundle", off.bundle, "--pid-file", filepath.Join(off.bundle, "pid"), "bench"}
+	argv := createArgv(off.bundle)
 	runtime := filepath.Join(binDir, "nvbind-runtime")
 	envOff := []string{"PATH=/usr/bin:/bin", "NVBIND_CONFIG=" + off.config}
 	envOn := []string{"PATH=/usr/bin:/bin", "NVBIND_CONFIG=" + on.config}
@@ -66,7 +65,6 @@ func BenchmarkPolicyOverhead(b *testing.B) {
 	if _, err := os.Stat(auditLog); err != nil {
 		b.Fatalf("no audit log: %v", err)
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(pct(offs, 0.5)), "off-p50-ms")
 	b.ReportMetric(ms(pct(offs, 0.95)), "off-p95-ms")
 	b.ReportMetric(ms(pct(ons, 0.5)), "server-p50-ms")

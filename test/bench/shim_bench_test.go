@@ -131,6 +131,21 @@ func peakRSS(b *testing.B, env []string, prog string, args ...string) int64 {
 	return kib
 }
 
+// createArgv is the command line an engine gives the runtime to create
+// the container "bench" from bundle. runc's state (and the record of the
+// runtime nvbind-runtime keeps there) goes to benchRoot, beside the
+// bundle in the benchmark's temp dir, never under /run.
+func createArgv(bundle string) []string {
+	return []string{"--root", benchRoot(bundle), "--log", filepath.Join(bundle, "log.json"),
+		"--log-format", "json", "create", "--bundle", bundle, "--pid-file", filepath.Join(bundle, "pid"), "bench"}
+}
+
+// benchRoot is the --root of bundle's container.
+func benchRoot(bundle string) string { return filepath.Join(filepath.Dir(bundle), "run") }
+
+// ms is d in milliseconds, as the benchmarks report it.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 func pct(ds []time.Duration, p float64) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
@@ -148,10 +163,7 @@ func BenchmarkCreate(b *testing.B) {
 	gpuJSON := newFixture(b, "json", "NVIDIA_VISIBLE_DEVICES=3")
 	gpuYAML := newFixture(b, "yaml", "NVIDIA_VISIBLE_DEVICES=3")
 	base := []string{"PATH=/usr/bin:/bin"}
-	argv := func(f *fixture) []string {
-		return []string{"--root", "/run/nvbind-bench", "--log", filepath.Join(f.bundle, "log.json"),
-			"--log-format", "json", "create", "--bundle", f.bundle, "--pid-file", filepath.Join(f.bundle, "pid"), "bench"}
-	}
+	argv := func(f *fixture) []string { return createArgv(f.bundle) }
 	runtime := filepath.Join(binDir, "nvbind-runtime")
 	maxrss := filepath.Join(binDir, "maxrss")
 	variants := []struct {

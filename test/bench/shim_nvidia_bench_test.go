@@ -60,11 +60,7 @@ func BenchmarkShimVsNVIDIA(b *testing.B) {
 	}
 	plain, _ := bundle("plain")
 	gpu, gpuSpec := bundle("gpu", "NVIDIA_VISIBLE_DEVICES=3")
-	runRoot := filepath.Join(dir, "run")
-	argv := func(bundle string) []string {
-		return []string{"--root", runRoot, "--log", filepath.Join(bundle, "log.json"), "--log-format", "json",
-			"create", "--bundle", bundle, "--pid-file", filepath.Join(bundle, "pid"), "bench"}
-	}
+	argv := createArgv
 	reset := func() { os.WriteFile(filepath.Join(gpu, "config.json"), gpuSpec, 0o644) }
 	runtime := filepath.Join(binDir, "nvbind-runtime")
 	nvidia := filepath.Join(toolkit, "nvidia-container-runtime")
@@ -119,7 +115,6 @@ func BenchmarkShimVsNVIDIA(b *testing.B) {
 		}
 		tp := pct(t, 0.5)
 		added := func(ds []time.Duration) time.Duration { return pct(ds, 0.5) - tp }
-		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		b.ReportMetric(ms(tp), "true-p50-ms")
 		b.ReportMetric(ms(added(nbPlain)), "nvbind-no-request-added-ms")
 		b.ReportMetric(ms(added(nvPlain)), "nvidia-no-request-added-ms")

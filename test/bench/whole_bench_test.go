@@ -203,7 +203,6 @@ func BenchmarkWholeCreate(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64((pct(noHooks, 0.5)-p).Microseconds())/1000, "nvbind-without-hooks-added-ms")
-		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		b.ReportMetric(ms(p), "plain-p50-ms")
 		b.ReportMetric(ms(nb), "nvbind-p50-ms")
 		b.ReportMetric(ms(nvd), "nvidia-p50-ms")
