@@ -206,9 +206,8 @@ var errBadIndex = errors.New("spec index does not match the spec")
 // specDevice.edits), so that a damaged index is a miss.
 func fromLayout(data []byte, l *specLayout) (*specBuilder, error) {
 	b := newSpecBuilder(data)
-	valid := func(s span) bool {
-		return uint64(s.off)+uint64(s.n) <= uint64(len(data)) && gjson.Valid(b.rawAt(s))
-	}
+	within := func(s span) bool { return uint64(s.off)+uint64(s.n) <= uint64(len(data)) }
+	valid := func(s span) bool { return within(s) && gjson.Valid(b.rawAt(s)) }
 	for i, s := range l.top {
 		if i == 3 || s.n == 0 {
 			continue
@@ -220,8 +219,7 @@ func fromLayout(data []byte, l *specLayout) (*specBuilder, error) {
 	}
 	b.raw.Devices = make([]cdispec.Device, 0, len(l.devices))
 	for _, dl := range l.devices {
-		if (dl[0].n > 0 && !valid(dl[0])) || (dl[1].n > 0 && !valid(dl[1])) ||
-			uint64(dl[2].off)+uint64(dl[2].n) > uint64(len(data)) {
+		if (dl[0].n > 0 && !valid(dl[0])) || (dl[1].n > 0 && !valid(dl[1])) || !within(dl[2]) {
 			return nil, errBadIndex
 		}
 		b.raw.Devices = append(b.raw.Devices, b.device(dl))

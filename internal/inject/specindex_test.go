@@ -81,6 +81,31 @@ func TestSpecIndexBadFiles(t *testing.T) {
 	}
 }
 
+// TestSpecIndexDeviceEditsChecked: a device's edits, which fromLayout
+// leaves undecoded, are checked to be JSON when the device is used.
+func TestSpecIndexDeviceEditsChecked(t *testing.T) {
+	data := []byte(indexCases["annotations and escapes"])
+	_, _, layout, _ := parseJSONSpec(data)
+	bad := *layout
+	bad.devices = append([]deviceLayout{}, layout.devices...)
+	bad.devices[0][2].off++ // inside the edits: not one whole value
+	b, err := fromLayout(data, &bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := validated("x", 0, b.raw, b.pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.indexed = true
+	if _, err := (&specDevice{spec: spec, index: 0}).edits(); err == nil || !strings.Contains(err.Error(), "invalid JSON edits") {
+		t.Errorf("edits from a bad index: %v", err)
+	}
+	if _, err := (&specDevice{spec: spec, index: 1}).edits(); err != nil {
+		t.Errorf("the other device: %v", err)
+	}
+}
+
 // TestReadSpecFileIndex: the second read of a spec goes through the index
 // the first wrote; a changed spec, an index someone else may write (as
 // root) and a spec changed just now do not.

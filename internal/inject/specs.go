@@ -40,6 +40,9 @@ type specFile struct {
 	// pending holds the undecoded edits of a JSON spec's devices, by index
 	// into raw.Devices; edits() decodes and validates them on use.
 	pending []string
+	// indexed: decoded through a spec index, so pending edits have not
+	// been checked to be JSON with the rest of the file.
+	indexed bool
 }
 
 // specDevice is one device of a spec.
@@ -57,8 +60,7 @@ func (d *specDevice) edits() (*cdispec.ContainerEdits, error) {
 		return &dev.ContainerEdits, nil
 	}
 	raw := f.pending[d.index]
-	if !gjson.Valid(raw) {
-		// Validated with the whole file, unless it came by a spec index.
+	if f.indexed && !gjson.Valid(raw) {
 		return nil, fmt.Errorf("%s: device %q: invalid JSON edits", f.path, dev.Name)
 	}
 	edits, err := decodeEdits(raw)
@@ -150,6 +152,7 @@ func readSpecFile(path string, priority int, index *specIndex) (*specFile, error
 	if l := index.lookup(path, id); l != nil {
 		if b, err := fromLayout(data, l); err == nil {
 			if spec, err := validated(path, priority, b.raw, b.pending); err == nil {
+				spec.indexed = true
 				indexHits.Add(1)
 				return spec, nil
 			}
